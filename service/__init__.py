@@ -1,0 +1,1 @@
+"""ticket-triage: the web service."""

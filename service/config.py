@@ -1,0 +1,32 @@
+"""Settings for the service and the CLI: one ``Settings`` object, read from ``TRIAGE_*`` variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Environment variables with the ``TRIAGE_`` prefix; defaults run from the repository root."""
+
+    model_config = SettingsConfigDict(env_prefix="TRIAGE_", extra="ignore")
+
+    models_dir: Path = Path("models")
+    model_name: str = "default"
+    model_version: str | None = None
+    policy_path: Path = Path("policy.toml")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1)
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    language_min_confidence: float = Field(default=0.9, gt=0, le=1)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

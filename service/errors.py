@@ -1,0 +1,64 @@
+"""Errors that carry their HTTP status, and the handlers that render every error as JSON.
+
+Bodies look like ``{"error": {"code", "message", "details"?}, "request_id"}``. Validation details
+name the field and the rule, never the input, so a ticket's text is never echoed back or logged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+
+class TriageError(Exception):
+    """Base of the service's errors; subclasses set the status and code."""
+
+    status_code = 500
+    code = "internal_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ModelNotReadyError(TriageError):
+    status_code = 503
+    code = "model_not_ready"
+
+
+def _body(request: Request, code: str, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if details is not None:
+        error["details"] = details
+    return {"error": error, "request_id": getattr(request.state, "request_id", None)}
+
+
+def _safe_details(exc: RequestValidationError) -> list[dict[str, Any]]:
+    return [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()]
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(
+            _body(request, "validation_error", "the request body is not valid", _safe_details(exc)), status_code=422
+        )
+
+    @app.exception_handler(TriageError)
+    async def _triage(request: Request, exc: TriageError) -> JSONResponse:
+        return JSONResponse(_body(request, exc.code, exc.message), status_code=exc.status_code)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(
+            _body(request, code, str(exc.detail)), status_code=exc.status_code, headers=getattr(exc, "headers", None)
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse(_body(request, "internal_error", "internal server error"), status_code=500)

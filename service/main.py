@@ -1,0 +1,62 @@
+"""The FastAPI application: ``create_app()`` builds it; the lifespan loads the model and policy.
+
+Nothing is loaded at import time. A bundle whose checksum or types do not verify, or a policy
+file that does not validate, stops start-up with a message that says why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from service.config import Settings, get_settings
+from service.errors import install_error_handlers
+from service.model.bundle import load_bundle, resolve_bundle_dir
+from service.observability import MODEL_INFO, RequestContextMiddleware, configure_logging, logger
+from service.ops.router import router as ops_router
+from service.scoring.engine import Scorer
+from service.scoring.policy import load_policy
+from service.scoring.router import router as scoring_router
+
+
+def load_scorer(settings: Settings) -> Scorer:
+    """Load and verify the configured bundle and policy; raises BundleError or PolicyError."""
+    path = resolve_bundle_dir(settings.models_dir, settings.model_name, settings.model_version)
+    model = load_bundle(path)
+    policy = load_policy(settings.policy_path)
+    return Scorer.build(model=model, policy=policy, min_confidence=settings.language_min_confidence)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            scorer = load_scorer(settings)
+        except Exception as exc:
+            logger.error("refusing to start", reason=str(exc))
+            raise
+        app.state.scorer = scorer
+        MODEL_INFO.info(
+            {"name": scorer.model.name, "version": scorer.model.version, "policy_version": scorer.policy.version}
+        )
+        logger.info("model loaded", model=scorer.model.name, version=scorer.model.version, policy=scorer.policy.version)
+        yield
+        app.state.scorer = None
+
+    app = FastAPI(
+        title="ticket-triage",
+        version="0.1.0",
+        summary="Routes the emotional, complex or nuanced support tickets to human agents, with reasons.",
+        lifespan=lifespan,
+    )
+    app.state.scorer = None
+    install_error_handlers(app)
+    app.include_router(scoring_router)
+    app.include_router(ops_router)
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,235 @@
+"""The model bundle: what training writes and serving reads.
+
+A bundle is a folder ``<models_dir>/<name>/<version>/`` holding ``model.skops`` (numpy arrays
+only, saved with skops), ``metadata.json`` and ``MODEL_CARD.md``. Loading verifies the sha256 of
+``model.skops`` against the metadata and refuses any type outside :data:`TRUSTED_TYPES` before
+skops constructs a single object, so a tampered or hostile file never gets to run code.
+
+The scorer is one linear layer over the hashed features: columns ``emotional``, ``complex``,
+``nuanced`` and ``needs_human`` (the stacked combination of the three, folded into the same
+weights), each followed by a Platt calibration ``sigmoid(a * z + b)``. Because everything up to
+the calibration is linear, each token's share of the logit is exact, and the reasons are those
+shares.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import skops.io as sio
+
+from service.model.features import Analysis, Featurizer, FeaturizerConfig, Vector
+
+HEADS: tuple[str, ...] = ("emotional", "complex", "nuanced", "needs_human")
+DIMENSIONS: tuple[str, ...] = HEADS[:3]
+MODEL_FILE = "model.skops"
+METADATA_FILE = "metadata.json"
+CARD_FILE = "MODEL_CARD.md"
+BUNDLE_FORMAT = 1
+# skops refuses everything else; the bundle holds plain arrays in a dict, nothing executable.
+TRUSTED_TYPES: tuple[str, ...] = (
+    "numpy.ndarray",
+    "numpy.dtype",
+    "builtins.dict",
+    "builtins.list",
+    "builtins.str",
+)
+
+
+class BundleError(Exception):
+    """A bundle is missing, tampered with, or holds types we do not trust."""
+
+
+@dataclass(frozen=True)
+class Phrase:
+    """A run of adjacent tokens that raised one head's logit."""
+
+    start: int
+    end: int
+    weight: float
+
+
+@dataclass
+class TriageModel:
+    """Featurizer plus calibrated linear heads; ``weights`` has shape (n_features, 4)."""
+
+    featurizer: Featurizer
+    weights: np.ndarray
+    intercepts: np.ndarray
+    calibration: np.ndarray  # shape (4, 2): a, b per head
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def version(self) -> str:
+        return str(self.metadata.get("version", "unversioned"))
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata.get("name", "unnamed"))
+
+    @property
+    def threshold(self) -> float:
+        return float(self.metadata["thresholds"]["needs_human"])
+
+    @property
+    def dimension_thresholds(self) -> dict[str, float]:
+        return {d: float(self.metadata["thresholds"][d]) for d in DIMENSIONS}
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        return tuple(self.metadata.get("languages", ("en", "nl")))
+
+    def logits(self, vector: Vector) -> np.ndarray:
+        if len(vector.index) == 0:
+            return self.intercepts.astype(np.float64)
+        return vector.value @ self.weights[vector.index] + self.intercepts
+
+    def calibrate(self, logits: np.ndarray) -> np.ndarray:
+        z = self.calibration[:, 0] * logits + self.calibration[:, 1]
+        return 1.0 / (1.0 + np.exp(-z))
+
+    def predict_proba_texts(self, texts: list[str]) -> np.ndarray:
+        """Calibrated probabilities, shape (len(texts), 4), in :data:`HEADS` order."""
+        matrix = self.featurizer.transform(texts)
+        logits = matrix @ self.weights + self.intercepts
+        z = logits * self.calibration[:, 0] + self.calibration[:, 1]
+        return np.asarray(1.0 / (1.0 + np.exp(-z)))
+
+    def phrases(
+        self, analysis: Analysis, vector: Vector, head: int, *, limit: int = 3
+    ) -> list[Phrase]:
+        """The runs of adjacent tokens whose features most raised ``head``'s logit."""
+        n_tok = len(analysis.tokens)
+        if n_tok == 0:
+            return []
+        # An occurrence's share of the logit; a bigram's is split between its two tokens.
+        contribution = vector.occurrence_value * self.weights[analysis.index, head]
+        per_token = np.bincount(analysis.token_a, weights=contribution / 2, minlength=n_tok)
+        per_token += np.bincount(analysis.token_b, weights=contribution / 2, minlength=n_tok)
+        top = float(per_token.max(initial=0.0))
+        if top <= 0:
+            return []
+        floor = 0.25 * top
+        runs: list[Phrase] = []
+        i = 0
+        while i < n_tok:
+            if per_token[i] < floor:
+                i += 1
+                continue
+            j = i
+            while j + 1 < n_tok and per_token[j + 1] >= floor:
+                j += 1
+            weight = float(per_token[i : j + 1].sum())
+            runs.append(Phrase(analysis.tokens[i].start, analysis.tokens[j].end, weight))
+            i = j + 1
+        runs.sort(key=lambda p: p.weight, reverse=True)
+        return runs[:limit]
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def save_bundle(model: TriageModel, directory: Path, *, card: str) -> Path:
+    """Write ``model.skops``, ``metadata.json`` (with the file's sha256) and the card."""
+    directory.mkdir(parents=True, exist_ok=False)
+    state = {
+        "format": np.asarray(BUNDLE_FORMAT),
+        "idf": np.asarray(model.featurizer.idf, dtype=np.float32),
+        "weights": np.asarray(model.weights, dtype=np.float32),
+        "intercepts": np.asarray(model.intercepts, dtype=np.float64),
+        "calibration": np.asarray(model.calibration, dtype=np.float64),
+    }
+    model_path = directory / MODEL_FILE
+    sio.dump(state, model_path, compression=zipfile.ZIP_DEFLATED, compresslevel=6)
+    metadata = dict(model.metadata)
+    metadata["bundle_format"] = BUNDLE_FORMAT
+    metadata["featurizer"] = model.featurizer.config.__dict__
+    metadata["model_sha256"] = sha256_file(model_path)
+    model.metadata = metadata
+    (directory / METADATA_FILE).write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
+    (directory / CARD_FILE).write_text(card)
+    return directory
+
+
+def _types_in(path: Path) -> set[str]:
+    """Every type named in the skops schema.
+
+    skops trusts much of scikit-learn by default; a bundle is stricter and holds only arrays.
+    """
+    with zipfile.ZipFile(path) as zf:
+        schema = json.loads(zf.read("schema.json"))
+    found: set[str] = set()
+    stack: list[Any] = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if "__class__" in node and "__module__" in node:
+                found.add(f"{node['__module__']}.{node['__class__']}")
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
+def load_bundle(directory: Path) -> TriageModel:
+    """Read and verify a bundle; raises :class:`BundleError` saying what is wrong."""
+    model_path = directory / MODEL_FILE
+    meta_path = directory / METADATA_FILE
+    for path in (model_path, meta_path):
+        if not path.is_file():
+            raise BundleError(f"{path}: missing")
+    try:
+        metadata = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise BundleError(f"{meta_path}: not valid JSON ({exc})") from exc
+    expected = metadata.get("model_sha256")
+    actual = sha256_file(model_path)
+    if expected != actual:
+        raise BundleError(
+            f"{model_path}: sha256 {actual} does not match metadata ({expected}); refusing to load"
+        )
+    try:
+        found = _types_in(model_path) | set(sio.get_untrusted_types(file=model_path))
+    except Exception as exc:  # a corrupt zip or schema surfaces as many exception types
+        raise BundleError(f"{model_path}: unreadable ({exc})") from exc
+    refused = sorted(found - set(TRUSTED_TYPES))
+    if refused:
+        raise BundleError(f"{model_path}: refusing untrusted types {refused}")
+    state = sio.load(model_path, trusted=list(TRUSTED_TYPES))
+    if not isinstance(state, dict) or int(state.get("format", -1)) != BUNDLE_FORMAT:
+        raise BundleError(f"{model_path}: not a bundle of format {BUNDLE_FORMAT}")
+    config = FeaturizerConfig(**metadata["featurizer"])
+    weights = np.ascontiguousarray(state["weights"], dtype=np.float32)
+    if weights.shape != (config.n_features, len(HEADS)):
+        raise BundleError(f"{model_path}: weights have shape {weights.shape}")
+    return TriageModel(
+        featurizer=Featurizer(config, idf=np.asarray(state["idf"], dtype=np.float32)),
+        weights=weights,
+        intercepts=np.asarray(state["intercepts"], dtype=np.float64),
+        calibration=np.asarray(state["calibration"], dtype=np.float64),
+        metadata=metadata,
+    )
+
+
+def resolve_bundle_dir(models_dir: Path, name: str, version: str | None) -> Path:
+    """The folder of ``name``/``version``; without a version, the newest one."""
+    base = models_dir / name
+    if version:
+        return base / version
+    if not base.is_dir():
+        raise BundleError(f"{base}: no such model (set TRIAGE_MODELS_DIR or TRIAGE_MODEL_NAME)")
+    versions = sorted(p for p in base.iterdir() if (p / METADATA_FILE).is_file())
+    if not versions:
+        raise BundleError(f"{base}: holds no model version")
+    return versions[-1]

@@ -1,0 +1,155 @@
+"""Logs, metrics and the request id; a pure ASGI middleware so it costs little per request.
+
+Logs are JSON lines from structlog. They carry the method, the route template, the status, the
+duration and the request id, and never a request or response body: ticket text is personal data.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import time
+import uuid
+from typing import Any
+
+import structlog
+from prometheus_client import Counter, Histogram, Info
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+REQUEST_ID_HEADER = b"x-request-id"
+_REQUEST_ID_RE = re.compile(rb"^[A-Za-z0-9._-]{1,64}$")
+
+REQUEST_LATENCY = Histogram(
+    "triage_http_request_duration_seconds",
+    "HTTP request latency by route template and status.",
+    ["method", "route", "status"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0),
+)
+TICKETS_SCORED = Counter("triage_tickets_scored_total", "Tickets scored, by route.", ["route"])
+RULES_FIRED = Counter("triage_rules_fired_total", "Routing rules that fired, by rule.", ["rule"])
+SCORES = Histogram(
+    "triage_score",
+    "Calibrated probability per dimension of scored tickets.",
+    ["dimension"],
+    buckets=tuple(round(0.05 * i, 2) for i in range(1, 21)),
+)
+LANGUAGES = Counter("triage_tickets_language_total", "Scored tickets by detected language and support.", ["language", "supported"])
+MODEL_INFO = Info("triage_model", "The model and routing policy serving requests.")
+
+
+def configure_logging(level: str = "info") -> None:
+    logging.basicConfig(format="%(message)s", stream=sys.stderr, level=level.upper())
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.JSONRenderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+
+
+logger = structlog.get_logger("triage")
+
+
+def _error_body(code: str, message: str, request_id: str) -> bytes:
+    import json
+
+    return json.dumps({"error": {"code": code, "message": message}, "request_id": request_id}).encode()
+
+
+class RequestContextMiddleware:
+    """Request id, body size limit (413), latency metric and one access log line per request."""
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        headers = dict(scope.get("headers") or [])
+        given = headers.get(REQUEST_ID_HEADER, b"")
+        request_id = given.decode() if _REQUEST_ID_RE.match(given) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), (REQUEST_ID_HEADER, request_id.encode())]
+            await send(message)
+
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        try:
+            declared = headers.get(b"content-length")
+            if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+                await self._too_large(send_with_id, request_id)
+                return
+            body_receive = await self._buffer_body(receive) if scope["method"] in {"POST", "PUT", "PATCH"} else receive
+            if body_receive is None:
+                await self._too_large(send_with_id, request_id)
+                return
+            await self.app(scope, body_receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            REQUEST_LATENCY.labels(scope["method"], template, str(status)).observe(elapsed)
+            logger.info(
+                "request",
+                method=scope["method"],
+                route=template,
+                status=status,
+                duration_ms=round(elapsed * 1000, 3),
+            )
+            structlog.contextvars.unbind_contextvars("request_id")
+
+    async def _buffer_body(self, receive: Receive) -> Receive | None:
+        """Read the body up to the limit; None when it is larger (a chunked or lying client)."""
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return receive
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                return None
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        return replay
+
+    async def _too_large(self, send: Send, request_id: str) -> None:
+        body = _error_body("payload_too_large", f"request body exceeds {self.max_body_bytes} bytes", request_id)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+def request_id_of(scope_state: Any) -> str:
+    return str(getattr(scope_state, "request_id", "")) or "-"

@@ -1,0 +1,1 @@
+"""Scoring: the routing policy, the engine (no web framework) and the HTTP routes."""

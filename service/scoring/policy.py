@@ -1,0 +1,177 @@
+"""The routing policy: threshold source, priority bands and named rules, read from a TOML file.
+
+Rules send a ticket to a human whatever the model says (a legal threat, a bereavement, a third
+contact). They are plain regular expressions in English and Dutch that ops can read and change
+without retraining; a rule that fires is named in the ticket's reasons. A policy file that does
+not parse or validate stops start-up with the line at fault.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+Priority = Literal["urgent", "high", "normal", "low"]
+PRIORITY_ORDER: dict[str, int] = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
+
+
+class PolicyError(Exception):
+    """The policy file is unreadable or invalid; the message names the file and line."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class RoutingSection(_Strict):
+    threshold: Literal["model"] | Annotated[float, Field(gt=0, lt=1)] = "model"
+
+
+class PrioritySection(_Strict):
+    urgent: Annotated[float, Field(gt=0, le=1)] = 0.95
+    high: Annotated[float, Field(gt=0, le=1)] = 0.8
+
+
+class RuleSpec(_Strict):
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+    priority: Literal["urgent", "high", "normal"] = "normal"
+    description: str = ""
+    patterns: list[str] = []
+    min_previous_contacts: Annotated[int, Field(ge=1)] | None = None
+    customer_tiers: list[str] = []
+
+    @field_validator("patterns")
+    @classmethod
+    def _compiles(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from exc
+        return patterns
+
+
+class PolicyFile(_Strict):
+    version: str
+    routing: RoutingSection = RoutingSection()
+    priority: PrioritySection = PrioritySection()
+    rules: list[RuleSpec] = []
+
+
+@dataclass(frozen=True)
+class RuleMatch:
+    rule: str
+    priority: str
+    field: str | None = None
+    start: int | None = None
+    end: int | None = None
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    spec: RuleSpec
+    regex: re.Pattern[str] | None
+
+    def match(
+        self, *, text: str, subject: str | None, previous_contacts: int | None, tier: str | None
+    ) -> RuleMatch | None:
+        name, priority = self.spec.name, self.spec.priority
+        if self.regex is not None:
+            for field, value in (("text", text), ("subject", subject)):
+                if value and (m := self.regex.search(value)):
+                    return RuleMatch(name, priority, field, m.start(), m.end())
+        limit = self.spec.min_previous_contacts
+        if limit is not None and previous_contacts is not None and previous_contacts >= limit:
+            return RuleMatch(name, priority)
+        if tier is not None and tier.lower() in {t.lower() for t in self.spec.customer_tiers}:
+            return RuleMatch(name, priority)
+        return None
+
+
+@dataclass(frozen=True)
+class RoutingPolicy:
+    version: str
+    threshold: float | None  # None: use the model's threshold
+    urgent: float
+    high: float
+    rules: tuple[CompiledRule, ...]
+
+    def threshold_for(self, model_threshold: float) -> float:
+        return model_threshold if self.threshold is None else self.threshold
+
+    def matches(
+        self, *, text: str, subject: str | None, previous_contacts: int | None, tier: str | None
+    ) -> list[RuleMatch]:
+        found = (
+            r.match(text=text, subject=subject, previous_contacts=previous_contacts, tier=tier)
+            for r in self.rules
+        )
+        return [m for m in found if m is not None]
+
+    def band(self, probability: float) -> str:
+        if probability >= self.urgent:
+            return "urgent"
+        if probability >= self.high:
+            return "high"
+        return "normal"
+
+
+def _line_of(raw: str, loc: tuple[int | str, ...]) -> int:
+    """Best line number for a validation error's location in the TOML text."""
+    lines = raw.splitlines()
+    start = 0
+    loc = tuple(loc)
+    if loc and loc[0] == "rules" and len(loc) > 1 and isinstance(loc[1], int):
+        headers = [i for i, line in enumerate(lines) if line.strip() == "[[rules]]"]
+        if loc[1] < len(headers):
+            start = headers[loc[1]]
+        key = loc[2] if len(loc) > 2 else None
+    elif loc and loc[0] in {"routing", "priority"}:
+        header = [i for i, line in enumerate(lines) if line.strip() == f"[{loc[0]}]"]
+        start = header[0] if header else 0
+        key = loc[1] if len(loc) > 1 else None
+    else:
+        key = loc[0] if loc else None
+    if isinstance(key, str):
+        for i in range(start, len(lines)):
+            if re.match(rf"\s*{re.escape(key)}\s*=", lines[i]):
+                return i + 1
+            if i > start and lines[i].lstrip().startswith("["):
+                break
+    return start + 1
+
+
+def load_policy(path: Path) -> RoutingPolicy:
+    """Parse and validate a policy file; raises :class:`PolicyError` naming the line at fault."""
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PolicyError(f"{path}: cannot read the routing policy ({exc.strerror})") from exc
+    try:
+        data = tomllib.loads(raw)
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(f"{path}: {exc}") from exc
+    try:
+        spec = PolicyFile.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        line = _line_of(raw, tuple(first["loc"]))
+        raise PolicyError(f"{path}, line {line}: {where}: {first['msg']}") from exc
+    names = [r.name for r in spec.rules]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            raise PolicyError(f"{path}, line {_line_of(raw, ('rules', i, 'name'))}: duplicate rule name {name!r}")
+    if spec.priority.high > spec.priority.urgent:
+        raise PolicyError(f"{path}, line {_line_of(raw, ('priority', 'high'))}: priority.high exceeds priority.urgent")
+    rules = tuple(
+        CompiledRule(r, re.compile("|".join(f"(?:{p})" for p in r.patterns), re.IGNORECASE) if r.patterns else None)
+        for r in spec.rules
+    )
+    threshold = None if spec.routing.threshold == "model" else float(spec.routing.threshold)
+    return RoutingPolicy(spec.version, threshold, spec.priority.urgent, spec.priority.high, rules)

@@ -1,0 +1,100 @@
+"""Request and response bodies of the scoring API; strict: unknown fields and wrong types are a 422."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+MAX_TEXT_CHARS = 20_000
+MAX_BATCH = 1_000
+MAX_METADATA_ITEMS = 50
+MAX_METADATA_KEY = 64
+MAX_METADATA_VALUE = 1_000
+
+Route = Literal["human", "automation"]
+PriorityName = Literal["urgent", "high", "normal", "low"]
+ShortStr = Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Customer(_Strict):
+    id: ShortStr | None = None
+    tier: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+
+
+class TicketScoreRequest(_Strict):
+    """One ticket to score."""
+
+    text: Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS)]
+    id: ShortStr | None = None
+    subject: Annotated[str, Field(max_length=1_000)] | None = None
+    language: Annotated[str, Field(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")] | None = Field(
+        default=None, description="The helpdesk's language hint (ISO 639-1); used when detection is unsure."
+    )
+    channel: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    customer: Customer | None = None
+    previous_contacts: Annotated[int, Field(ge=0, le=100_000)] | None = None
+    metadata: dict[Annotated[str, Field(min_length=1, max_length=MAX_METADATA_KEY)], Annotated[str, Field(max_length=MAX_METADATA_VALUE)]] | None = None
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("text must contain more than whitespace")
+        return value
+
+    @field_validator("metadata")
+    @classmethod
+    def _bounded(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is not None and len(value) > MAX_METADATA_ITEMS:
+            raise ValueError(f"metadata holds at most {MAX_METADATA_ITEMS} entries")
+        return value
+
+
+class BatchScoreRequest(_Strict):
+    tickets: Annotated[list[TicketScoreRequest], Field(min_length=1, max_length=MAX_BATCH)]
+
+
+class DimensionScores(BaseModel):
+    emotional: float
+    complex: float
+    nuanced: float
+
+
+class Reason(BaseModel):
+    """A phrase that raised a score (``dimension``), or a routing rule that fired (``rule``).
+
+    When ``text`` is set, ``text == ticket[field][start:end]``; rules that look at fields other
+    than the text (previous contacts, customer tier) carry no span.
+    """
+
+    dimension: Literal["emotional", "complex", "nuanced", "needs_human"] | None = None
+    rule: str | None = None
+    text: str | None = None
+    field: Literal["text", "subject"] | None = None
+    start: int | None = None
+    end: int | None = None
+    weight: float | None = Field(default=None, description="Share of the score's logit, for phrases.")
+
+
+class TicketScore(BaseModel):
+    id: str | None
+    route: Route
+    needs_human: float | None = Field(description="Calibrated P(needs human); null when not scored.")
+    dimensions: DimensionScores | None
+    priority: PriorityName
+    reasons: list[Reason]
+    rules: list[str]
+    language: str
+    language_supported: bool
+    model_version: str
+    threshold: float
+    policy_version: str
+
+
+class BatchScoreResponse(BaseModel):
+    results: list[TicketScore]

@@ -1,0 +1,70 @@
+"""Shared fixtures: a tiny model trained on part of the seed set, apps and clients around it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from service.config import Settings
+from service.main import create_app
+from service.model.bundle import TriageModel, load_bundle, resolve_bundle_dir, save_bundle
+from training.card import render_card
+from training.data import LabelledTicket, read_labelled
+from training.pipeline import SEED_DIR
+from training.train import Recipe, train_model
+
+REPO = Path(__file__).resolve().parent.parent
+TINY_RECIPE = Recipe(name="tiny", bits=14, folds=3, test_size=0.25)
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def seed_rows() -> list[LabelledTicket]:
+    return read_labelled([SEED_DIR])
+
+
+@pytest.fixture(scope="session")
+def tiny_models_dir(tmp_path_factory: pytest.TempPathFactory, seed_rows: list[LabelledTicket]) -> Path:
+    """A models folder holding ``tiny/1``: trained in about a second on every fourth seed ticket."""
+    models_dir = tmp_path_factory.mktemp("models")
+    rows = seed_rows[::4]
+    result = train_model(rows, TINY_RECIPE, extra_metadata={"name": "tiny", "version": "1"})
+    save_bundle(result.model, models_dir / "tiny" / "1", card=render_card(result.model.metadata))
+    return models_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_models_dir: Path) -> TriageModel:
+    return load_bundle(tiny_models_dir / "tiny" / "1")
+
+
+@pytest.fixture(scope="session")
+def default_model() -> TriageModel:
+    """The committed default model, as a fresh install serves it."""
+    return load_bundle(resolve_bundle_dir(REPO / "models", "default", None))
+
+
+@pytest.fixture
+def settings(tiny_models_dir: Path) -> Settings:
+    return Settings(models_dir=tiny_models_dir, model_name="tiny", policy_path=REPO / "policy.toml")
+
+
+@pytest.fixture
+def app(settings: Settings) -> FastAPI:
+    return create_app(settings)
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+            yield c

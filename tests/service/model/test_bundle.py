@@ -1,0 +1,72 @@
+"""Bundle round trip, and the refusal of tampered or hostile bundles."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import skops.io as sio
+from sklearn.linear_model import LogisticRegression
+
+from service.model.bundle import (
+    METADATA_FILE,
+    MODEL_FILE,
+    BundleError,
+    TriageModel,
+    load_bundle,
+    resolve_bundle_dir,
+    save_bundle,
+    sha256_file,
+)
+
+
+@pytest.fixture
+def bundle_copy(tmp_path: Path, tiny_models_dir: Path) -> Path:
+    return Path(shutil.copytree(tiny_models_dir / "tiny" / "1", tmp_path / "tiny" / "1"))
+
+
+def test_round_trip_gives_identical_scores(tiny_model: TriageModel, tmp_path: Path) -> None:
+    saved = save_bundle(tiny_model, tmp_path / "copy", card="# card\n")
+    again = load_bundle(saved)
+    texts = ["Ik ben woedend, derde keer!", "what are your opening hours?"]
+    np.testing.assert_allclose(again.predict_proba_texts(texts), tiny_model.predict_proba_texts(texts), rtol=1e-6)
+    assert again.threshold == tiny_model.threshold
+    assert (saved / "MODEL_CARD.md").read_text() == "# card\n"
+    with zipfile.ZipFile(saved / MODEL_FILE) as zf:
+        assert all(not name.endswith(".pkl") for name in zf.namelist())
+
+
+def test_tampered_model_file_is_refused(bundle_copy: Path) -> None:
+    with (bundle_copy / MODEL_FILE).open("ab") as fh:
+        fh.write(b"\0")
+    with pytest.raises(BundleError, match="does not match metadata"):
+        load_bundle(bundle_copy)
+
+
+def test_untrusted_type_is_refused_even_with_a_matching_checksum(bundle_copy: Path) -> None:
+    # A hostile bundle that carries a scikit-learn object and a correct sha256 in its metadata.
+    sio.dump({"format": np.asarray(1), "weights": LogisticRegression()}, bundle_copy / MODEL_FILE)
+    meta = json.loads((bundle_copy / METADATA_FILE).read_text())
+    meta["model_sha256"] = sha256_file(bundle_copy / MODEL_FILE)
+    (bundle_copy / METADATA_FILE).write_text(json.dumps(meta))
+    with pytest.raises(BundleError, match="untrusted types"):
+        load_bundle(bundle_copy)
+
+
+def test_missing_files_and_versions(tmp_path: Path, bundle_copy: Path) -> None:
+    (bundle_copy / METADATA_FILE).unlink()
+    with pytest.raises(BundleError, match="missing"):
+        load_bundle(bundle_copy)
+    with pytest.raises(BundleError, match="no such model"):
+        resolve_bundle_dir(tmp_path, "nothing", None)
+
+
+def test_newest_version_is_chosen(tmp_path: Path, tiny_models_dir: Path) -> None:
+    for version in ("20260101-000000", "20261231-000000"):
+        shutil.copytree(tiny_models_dir / "tiny" / "1", tmp_path / "m" / version)
+    assert resolve_bundle_dir(tmp_path, "m", None).name == "20261231-000000"
+    assert resolve_bundle_dir(tmp_path, "m", "20260101-000000").name == "20260101-000000"

@@ -1,0 +1,1 @@
+"""Training, evaluation and the ``triage`` command line for ops."""

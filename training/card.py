@@ -1,0 +1,78 @@
+"""The model card written beside every bundle."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from training.evaluate import markdown_table
+from training.public_data import LICENCES, MAPPING_VERSION
+
+SEED_LICENCE = "seed tickets written by the ticket-triage team for this project (same licence as the project)"
+
+
+def render_card(metadata: dict[str, Any]) -> str:
+    recipe = metadata["recipe"]
+    rows = metadata["rows"]
+    sources = [f"- primary data: {metadata.get('primary_description', 'user-supplied labelled tickets')}"]
+    sources += [f"- {LICENCES.get(src, src)}: {n} rows" for src, n in sorted(rows["auxiliary_by_source"].items())]
+    nh = metadata["metrics"]["held_out"]["overall"].get("needs_human", {})
+    if recipe["target_share"] is not None:
+        target = f"flag {recipe['target_share']:.0%} of tickets (out-of-fold scores of the primary training rows"
+        if recipe.get("assumed_prevalence") is not None:
+            target += f", classes reweighted to an assumed traffic prevalence of {recipe['assumed_prevalence']:.0%}"
+        target += ")"
+    else:
+        target = f"reach {recipe['target_recall']:.0%} recall of needs_human (out-of-fold scores)"
+    return "\n".join(
+        [
+            f"# Model card: {metadata['name']} {metadata['version']}",
+            "",
+            "## Intended use",
+            "Scores incoming customer-support tickets in English and Dutch for whether a person should "
+            "answer them: `emotional`, `complex`, `nuanced`, and `needs_human` (their stacked "
+            "combination). A ticket at or above the needs_human threshold goes to a human agent with "
+            "the phrases that drove the score. It supports agents; it does not decide anything about "
+            "a customer on its own, and it is not a sentiment or risk score for any other purpose.",
+            "",
+            "## Model",
+            f"Hashed word 1-2-grams and character 3-5-grams (2^{recipe['bits']} buckets, tf-idf), one "
+            f"L2 logistic regression per dimension (C={recipe['C']}), Platt-calibrated on 5-fold "
+            "out-of-fold logits; needs_human is a logistic regression on the three dimension logits, "
+            "folded into the same linear weights. Reasons are each token's exact share of the logit. "
+            f"Threshold {metadata['thresholds']['needs_human']:.4f}, chosen to {target}. "
+            f"Seed {recipe['seed']}; trained with Python {metadata['python']}, scikit-learn "
+            f"{metadata['scikit_learn']} in {metadata['training_seconds']} s.",
+            "",
+            "## Data",
+            *sources,
+            f"- public label mappings: `{MAPPING_VERSION}` (`training/public_data.py`); public rows "
+            "carry only the labels their source supports and train only those heads.",
+            "- never trained on: the airline tweets (CC BY-NC-SA, evaluation only), the XED nl "
+            "evaluation split and a 30% CFPB evaluation split (both `sha256(text) % 10 < 3`), "
+            "and the held-out split of the primary data.",
+            "",
+            f"Primary rows: {rows['primary']} ({rows['primary_by_language']}), of which "
+            f"{rows['held_out']} held out for the figures below. Domains: {rows['primary_by_domain']}.",
+            "",
+            "## Held-out metrics",
+            f"On the held-out split of the primary data (never trained on). needs_human ROC-AUC "
+            f"{nh.get('roc_auc')}, precision {nh.get('precision')} and recall {nh.get('recall')} at "
+            f"the threshold, flagging {nh.get('flagged_share')} of held-out tickets.",
+            "",
+            markdown_table(metadata["metrics"]["held_out"]),
+            "",
+            f"Cross-validated ROC-AUC (out-of-fold, primary training rows): {metadata['metrics']['cross_validation']}",
+            "",
+            "## Known limits",
+            "- The seed set was written by the team, not sampled from real traffic: its share of hard "
+            "cases is far above real traffic, so the threshold's human share on live traffic will be "
+            "lower than the target; watch the live human share and re-set the threshold on your own history.",
+            "- The public sets are subtitles, Reddit comments and U.S. financial complaints, not "
+            "tickets; they teach vocabulary of emotion and financial stakes, not ticket structure.",
+            "- Dutch rests on the seed set and projected (not native) XED labels; other languages are "
+            "refused by language detection and sent to a human, never scored.",
+            "- A bag of n-grams misses long-range meaning: sarcasm and negation are only partly caught. "
+            "Routing rules (legal threats, bereavement, self-harm, repeat contact) back the model up.",
+            "",
+        ]
+    )

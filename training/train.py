@@ -1,0 +1,292 @@
+"""Training: hashed features, one logistic regression per dimension, a stacked needs_human head.
+
+The recipe, step by step:
+
+1. The primary data (the user's labelled tickets, or our seed set) is split, stratified by
+   needs_human and language, into a training part and a held-out part that only evaluates.
+2. Auxiliary public rows (with partial labels) join the training part, down-weighted so that each
+   source weighs ``public_weight`` times the primary training set in all.
+3. Five-fold cross-validation over the primary training rows (public rows always train) gives
+   out-of-fold logits: they fit each dimension's Platt calibration, the stacked needs_human head
+   (a logistic regression on the three logits), and the needs_human threshold for the target
+   human share or recall. None of these sees its own training rows.
+4. The dimension heads are refitted on the whole training part; the stacker is folded into the
+   linear weights, so serving remains one sparse dot product.
+
+Everything is seeded; the same data and parameters give the same weights.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import sklearn
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold, train_test_split
+
+from service.model.bundle import DIMENSIONS, HEADS, TriageModel
+from service.model.features import Featurizer, FeaturizerConfig
+from training.data import LabelledTicket, text_digest
+from training.evaluate import evaluate_predictions, label_matrix
+
+Report = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Every parameter of a training run; stored in the bundle's metadata."""
+
+    name: str = "custom"
+    seed: int = 20261127
+    test_size: float = 0.2
+    folds: int = 5
+    C: float = 4.0
+    bits: int = 18
+    public_weight: float = 0.5
+    target_share: float | None = 0.20
+    target_recall: float | None = None
+    # With a target share: the needs_human prevalence of real traffic, when the training data's own
+    # mix is not traffic's (the seed set is enriched with hard cases). None: the data's own mix.
+    assumed_prevalence: float | None = None
+    dimension_threshold: float = 0.5
+    languages: tuple[str, ...] = ("en", "nl")
+
+    def __post_init__(self) -> None:
+        if (self.target_share is None) == (self.target_recall is None):
+            raise ValueError("set exactly one of target_share and target_recall")
+        for name in ("target_share", "target_recall", "assumed_prevalence"):
+            value = getattr(self, name)
+            if value is not None and not 0 < value < 1:
+                raise ValueError(f"{name} must be between 0 and 1")
+
+
+@dataclass
+class TrainingResult:
+    model: TriageModel
+    test_rows: list[LabelledTicket]
+    test_proba: np.ndarray
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def featurize(featurizer: Featurizer, texts: Sequence[str], report: Report, label: str) -> sp.csr_matrix:
+    """Transform in chunks so a long run shows progress."""
+    chunk = 5000
+    parts = []
+    for start in range(0, len(texts), chunk):
+        parts.append(featurizer.transform(texts[start : start + chunk]))
+        if len(texts) > chunk:
+            report(f"  {label}: featurized {min(start + chunk, len(texts))}/{len(texts)}")
+    return sp.vstack(parts).tocsr() if parts else featurizer.transform([])
+
+
+def _weights(rows: Sequence[LabelledTicket], primary_sources: set[str], public_weight: float) -> np.ndarray:
+    counts = Counter(r.source for r in rows)
+    n_primary = sum(c for s, c in counts.items() if s in primary_sources)
+    out = np.ones(len(rows))
+    for i, row in enumerate(rows):
+        if row.source not in primary_sources:
+            out[i] = public_weight * n_primary / counts[row.source]
+    return out
+
+
+def _fit_head(x: sp.csr_matrix, y: np.ndarray, w: np.ndarray, recipe: Recipe) -> LogisticRegression:
+    clf = LogisticRegression(C=recipe.C, max_iter=2000, solver="liblinear", random_state=recipe.seed)
+    clf.fit(x, y, sample_weight=w)
+    return clf
+
+
+def _platt(z: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Calibration ``sigmoid(a*z + b)`` fitted on out-of-fold logits."""
+    if y.min() == y.max():
+        return 1.0, 0.0
+    lr = LogisticRegression(C=1e4, solver="lbfgs").fit(z.reshape(-1, 1), y)
+    return float(lr.coef_[0, 0]), float(lr.intercept_[0])
+
+
+def choose_threshold(y: np.ndarray, p: np.ndarray, recipe: Recipe) -> float:
+    """The needs_human threshold that flags the target share, or reaches the target recall.
+
+    For a share, each class can be reweighted to ``assumed_prevalence`` so that the share is the
+    one expected on traffic rather than on an enriched training set.
+    """
+    if recipe.target_share is None:
+        positives = np.sort(p[y == 1])[::-1]
+        if len(positives) == 0:
+            return 0.5
+        k = int(np.ceil(float(recipe.target_recall) * len(positives))) - 1
+        return float(positives[min(max(k, 0), len(positives) - 1)])
+    weight = np.ones(len(p))
+    prevalence = recipe.assumed_prevalence
+    n_pos = int(y.sum())
+    if prevalence is not None and 0 < n_pos < len(y):
+        weight = np.where(y == 1, prevalence / n_pos, (1 - prevalence) / (len(y) - n_pos))
+    order = np.argsort(-p, kind="stable")
+    share = np.cumsum(weight[order]) / weight.sum()
+    k = int(np.searchsorted(share, recipe.target_share))
+    return float(p[order][min(k, len(p) - 1)])
+
+
+def split_primary(rows: list[LabelledTicket], recipe: Recipe) -> tuple[list[LabelledTicket], list[LabelledTicket]]:
+    """Stratified by needs_human and language; falls back to needs_human alone for tiny sets."""
+    strata = [f"{r.labels['needs_human']}-{r.language or '?'}" for r in rows]
+    counts = Counter(strata)
+    if min(counts.values()) < 2:
+        strata = [str(r.labels["needs_human"]) for r in rows]
+    train_idx, test_idx = train_test_split(
+        np.arange(len(rows)), test_size=recipe.test_size, random_state=recipe.seed, stratify=strata
+    )
+    return [rows[i] for i in sorted(train_idx)], [rows[i] for i in sorted(test_idx)]
+
+
+def train_model(
+    primary: list[LabelledTicket],
+    recipe: Recipe,
+    *,
+    auxiliary: Sequence[LabelledTicket] = (),
+    report: Report = _quiet,
+    extra_metadata: dict[str, Any] | None = None,
+) -> TrainingResult:
+    """Train, cross-validate and evaluate on the held-out split; returns the model and its figures."""
+    started = time.perf_counter()
+    primary_train, test_rows = split_primary(primary, recipe)
+    train_rows = primary_train + list(auxiliary)
+    primary_sources = {r.source for r in primary}
+    report(f"split: {len(primary_train)} primary training rows, {len(test_rows)} held out, {len(auxiliary)} public rows")
+
+    featurizer = Featurizer(FeaturizerConfig(bits=recipe.bits))
+    texts = [r.model_text for r in train_rows]
+    report("fitting idf")
+    featurizer.fit(texts)
+    x_all = featurize(featurizer, texts, report, "training rows")
+    y_all = label_matrix(train_rows)
+    w_all = _weights(train_rows, primary_sources, recipe.public_weight)
+    n_primary = len(primary_train)
+
+    # Out-of-fold logits on the primary training rows.
+    oof = np.zeros((n_primary, len(DIMENSIONS)))
+    y_nh = y_all[:n_primary, HEADS.index("needs_human")].astype(int)
+    folds = StratifiedKFold(n_splits=recipe.folds, shuffle=True, random_state=recipe.seed)
+    for k, (fit_idx, val_idx) in enumerate(folds.split(np.zeros(n_primary), y_nh)):
+        report(f"cross-validation fold {k + 1}/{recipe.folds}")
+        rows_fit = np.concatenate([fit_idx, np.arange(n_primary, len(train_rows))])
+        for j, _dim in enumerate(DIMENSIONS):
+            known = rows_fit[~np.isnan(y_all[rows_fit, j])]
+            clf = _fit_head(x_all[known], y_all[known, j].astype(int), w_all[known], recipe)
+            oof[val_idx, j] = clf.decision_function(x_all[val_idx])
+
+    calibration = np.zeros((len(HEADS), 2))
+    cv_metrics: dict[str, Any] = {}
+    for j, dim in enumerate(DIMENSIONS):
+        y = y_all[:n_primary, j].astype(int)
+        calibration[j] = _platt(oof[:, j], y)
+        cv_metrics[dim] = {"roc_auc": round(float(roc_auc_score(y, oof[:, j])), 4) if 0 < y.sum() < len(y) else None}
+    stacker = LogisticRegression(C=1.0, solver="lbfgs").fit(oof, y_nh)
+    oof_nh = stacker.predict_proba(oof)[:, 1]
+    # The stacker's own in-sample fit on 4 parameters is negligible next to the OOF logits it reads.
+    cv_metrics["needs_human"] = {"roc_auc": round(float(roc_auc_score(y_nh, oof_nh)), 4) if 0 < y_nh.sum() < n_primary else None}
+    calibration[HEADS.index("needs_human")] = (1.0, 0.0)
+    threshold = choose_threshold(y_nh, oof_nh, recipe)
+    report(f"cross-validated ROC-AUC: {cv_metrics}; needs_human threshold {threshold:.4f}")
+
+    report("fitting final heads")
+    weights = np.zeros((featurizer.config.n_features, len(HEADS)), dtype=np.float64)
+    intercepts = np.zeros(len(HEADS))
+    for j, _dim in enumerate(DIMENSIONS):
+        known = np.flatnonzero(~np.isnan(y_all[:, j]))
+        clf = _fit_head(x_all[known], y_all[known, j].astype(int), w_all[known], recipe)
+        weights[:, j] = clf.coef_[0]
+        intercepts[j] = clf.intercept_[0]
+    s = stacker.coef_[0]
+    weights[:, 3] = weights[:, :3] @ s
+    intercepts[3] = float(intercepts[:3] @ s + stacker.intercept_[0])
+
+    thresholds = {dim: recipe.dimension_threshold for dim in DIMENSIONS} | {"needs_human": round(threshold, 6)}
+    model = TriageModel(
+        featurizer=featurizer,
+        weights=weights.astype(np.float32),
+        intercepts=intercepts,
+        calibration=calibration,
+        metadata={},
+    )
+    report("evaluating on the held-out split")
+    test_proba = model.predict_proba_texts([r.model_text for r in test_rows])
+    metrics = evaluate_predictions(test_rows, test_proba, thresholds)
+    train_proba = model.predict_proba_texts([r.model_text for r in primary_train])
+    model.metadata = build_metadata(
+        recipe=recipe,
+        thresholds=thresholds,
+        primary=primary,
+        primary_train=primary_train,
+        test_rows=test_rows,
+        auxiliary=auxiliary,
+        metrics=metrics,
+        cv_metrics=cv_metrics,
+        stacker=stacker,
+        seconds=time.perf_counter() - started,
+        human_share_train=float((train_proba[:, 3] >= threshold).mean()),
+        extra=extra_metadata or {},
+    )
+    return TrainingResult(model=model, test_rows=test_rows, test_proba=test_proba, metrics=metrics)
+
+
+def _label_counts(rows: Sequence[LabelledTicket]) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for head in HEADS:
+        known = [r.labels.get(head) for r in rows if r.labels.get(head) is not None]
+        out[head] = {"known": len(known), "positive": int(sum(known))}  # type: ignore[arg-type]
+    return out
+
+
+def build_metadata(
+    *,
+    recipe: Recipe,
+    thresholds: dict[str, float],
+    primary: Sequence[LabelledTicket],
+    primary_train: Sequence[LabelledTicket],
+    test_rows: Sequence[LabelledTicket],
+    auxiliary: Sequence[LabelledTicket],
+    metrics: dict[str, Any],
+    cv_metrics: dict[str, Any],
+    stacker: LogisticRegression,
+    seconds: float,
+    human_share_train: float,
+    extra: dict[str, Any],
+) -> dict[str, Any]:
+    return {
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "scikit_learn": sklearn.__version__,
+        "numpy": np.__version__,
+        "recipe": asdict(recipe),
+        "languages": list(recipe.languages),
+        "heads": list(HEADS),
+        "thresholds": thresholds,
+        "stacker": {"coef": [round(float(c), 6) for c in stacker.coef_[0]], "intercept": round(float(stacker.intercept_[0]), 6)},
+        "rows": {
+            "primary": len(primary),
+            "primary_train": len(primary_train),
+            "held_out": len(test_rows),
+            "auxiliary_by_source": dict(Counter(r.source for r in auxiliary)),
+            "primary_by_language": dict(Counter(r.language or "unknown" for r in primary)),
+            "primary_by_domain": dict(Counter(r.domain or "unknown" for r in primary)),
+        },
+        "label_counts": {"primary": _label_counts(primary), "auxiliary": _label_counts(auxiliary)},
+        "metrics": {"held_out": metrics, "cross_validation": cv_metrics},
+        "human_share_primary_train": round(human_share_train, 4),
+        "held_out_text_sha256_16": sorted(text_digest(r.model_text) for r in test_rows),
+        "training_seconds": round(seconds, 1),
+        **extra,
+    }
