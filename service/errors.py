@@ -30,7 +30,9 @@ class ModelNotReadyError(TriageError):
     code = "model_not_ready"
 
 
-def _body(request: Request, code: str, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def _body(
+    request: Request, code: str, message: str, details: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     error: dict[str, Any] = {"code": code, "message": message}
     if details is not None:
         error["details"] = details
@@ -38,14 +40,18 @@ def _body(request: Request, code: str, message: str, details: list[dict[str, Any
 
 
 def _safe_details(exc: RequestValidationError) -> list[dict[str, Any]]:
-    return [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()]
+    return [
+        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+        for e in exc.errors()
+    ]
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse(
-            _body(request, "validation_error", "the request body is not valid", _safe_details(exc)), status_code=422
+            _body(request, "validation_error", "the request body is not valid", _safe_details(exc)),
+            status_code=422,
         )
 
     @app.exception_handler(TriageError)
@@ -56,7 +62,9 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return JSONResponse(
-            _body(request, code, str(exc.detail)), status_code=exc.status_code, headers=getattr(exc, "headers", None)
+            _body(request, code, str(exc.detail)),
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
         )
 
     @app.exception_handler(Exception)

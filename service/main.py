@@ -42,9 +42,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise
         app.state.scorer = scorer
         MODEL_INFO.info(
-            {"name": scorer.model.name, "version": scorer.model.version, "policy_version": scorer.policy.version}
+            {
+                "name": scorer.model.name,
+                "version": scorer.model.version,
+                "policy_version": scorer.policy.version,
+            }
         )
-        logger.info("model loaded", model=scorer.model.name, version=scorer.model.version, policy=scorer.policy.version)
+        logger.info(
+            "model loaded",
+            model=scorer.model.name,
+            version=scorer.model.version,
+            policy=scorer.policy.version,
+        )
         yield
         app.state.scorer = None
 

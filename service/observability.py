@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import re
-import sys
 import time
 import uuid
 from typing import Any
@@ -34,12 +33,16 @@ SCORES = Histogram(
     ["dimension"],
     buckets=tuple(round(0.05 * i, 2) for i in range(1, 21)),
 )
-LANGUAGES = Counter("triage_tickets_language_total", "Scored tickets by detected language and support.", ["language", "supported"])
+LANGUAGES = Counter(
+    "triage_tickets_language_total",
+    "Scored tickets by detected language and support.",
+    ["language", "supported"],
+)
 MODEL_INFO = Info("triage_model", "The model and routing policy serving requests.")
 
 
 def configure_logging(level: str = "info") -> None:
-    logging.basicConfig(format="%(message)s", stream=sys.stderr, level=level.upper())
+    logging.basicConfig(format="%(message)s", level=level.upper())
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -48,8 +51,9 @@ def configure_logging(level: str = "info") -> None:
             structlog.processors.JSONRenderer(),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=True,
+        # Standard output, looked up at each call (twelve-factor logs; test capture works too).
+        logger_factory=structlog.PrintLoggerFactory(),
+        cache_logger_on_first_use=False,
     )
 
 
@@ -93,7 +97,9 @@ class RequestContextMiddleware:
             if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
                 await self._too_large(send_with_id, request_id)
                 return
-            body_receive = await self._buffer_body(receive) if scope["method"] in {"POST", "PUT", "PATCH"} else receive
+            body_receive = (
+                await self._buffer_body(receive) if scope["method"] in {"POST", "PUT", "PATCH"} else receive
+            )
             if body_receive is None:
                 await self._too_large(send_with_id, request_id)
                 return
@@ -140,12 +146,17 @@ class RequestContextMiddleware:
         return replay
 
     async def _too_large(self, send: Send, request_id: str) -> None:
-        body = _error_body("payload_too_large", f"request body exceeds {self.max_body_bytes} bytes", request_id)
+        body = _error_body(
+            "payload_too_large", f"request body exceeds {self.max_body_bytes} bytes", request_id
+        )
         await send(
             {
                 "type": "http.response.start",
                 "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
             }
         )
         await send({"type": "http.response.body", "body": body})

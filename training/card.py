@@ -13,13 +13,22 @@ SEED_LICENCE = "seed tickets written by the ticket-triage team for this project 
 def render_card(metadata: dict[str, Any]) -> str:
     recipe = metadata["recipe"]
     rows = metadata["rows"]
-    sources = [f"- primary data: {metadata.get('primary_description', 'user-supplied labelled tickets')}"]
-    sources += [f"- {LICENCES.get(src, src)}: {n} rows" for src, n in sorted(rows["auxiliary_by_source"].items())]
+    primary = metadata.get("primary_description", "user-supplied labelled tickets")
+    if "seed set" in primary:
+        primary += f"; {SEED_LICENCE}"
+    sources = [f"- primary data: {primary}"]
+    sources += [
+        f"- {LICENCES.get(src, src)}: {n} rows" for src, n in sorted(rows["auxiliary_by_source"].items())
+    ]
     nh = metadata["metrics"]["held_out"]["overall"].get("needs_human", {})
     if recipe["target_share"] is not None:
-        target = f"flag {recipe['target_share']:.0%} of tickets (out-of-fold scores of the primary training rows"
+        target = (
+            f"flag {recipe['target_share']:.0%} of tickets (out-of-fold scores of the primary training rows"
+        )
         if recipe.get("assumed_prevalence") is not None:
-            target += f", classes reweighted to an assumed traffic prevalence of {recipe['assumed_prevalence']:.0%}"
+            target += (
+                f", classes reweighted to an assumed traffic prevalence of {recipe['assumed_prevalence']:.0%}"
+            )
         target += ")"
     else:
         target = f"reach {recipe['target_recall']:.0%} recall of needs_human (out-of-fold scores)"
@@ -64,9 +73,10 @@ def render_card(metadata: dict[str, Any]) -> str:
             f"Cross-validated ROC-AUC (out-of-fold, primary training rows): {metadata['metrics']['cross_validation']}",
             "",
             "## Known limits",
-            "- The seed set was written by the team, not sampled from real traffic: its share of hard "
-            "cases is far above real traffic, so the threshold's human share on live traffic will be "
-            "lower than the target; watch the live human share and re-set the threshold on your own history.",
+            "- The seed set was written by the team, not sampled from real traffic, and holds far more "
+            "hard cases than traffic does. Where the threshold assumes a traffic prevalence (see Model), "
+            "the human share on live traffic matches the target only if that assumption holds: watch "
+            "the live human share and retrain on your own labelled history (`triage train --data ...`).",
             "- The public sets are subtitles, Reddit comments and U.S. financial complaints, not "
             "tickets; they teach vocabulary of emotion and financial stakes, not ticket structure.",
             "- Dutch rests on the seed set and projected (not native) XED labels; other languages are "

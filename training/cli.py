@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TextIO
 
@@ -18,10 +18,13 @@ import typer
 from service.config import get_settings
 from service.model.bundle import HEADS, BundleError, TriageModel, load_bundle, resolve_bundle_dir
 
-app = typer.Typer(help="Ticket triage: train, evaluate and serve the model that routes tickets to humans.", no_args_is_help=True)
+app = typer.Typer(
+    help="Ticket triage: train, evaluate and serve the model that routes tickets to humans.",
+    no_args_is_help=True,
+)
 
 
-class RecipeName(str, Enum):
+class RecipeName(StrEnum):
     default = "default"
     custom = "custom"
 
@@ -58,9 +61,13 @@ def load_model(spec: str | None) -> TriageModel:
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Interface to bind (default TRIAGE_HOST or 127.0.0.1).")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Interface to bind (default TRIAGE_HOST or 127.0.0.1).")
+    ] = None,
     port: Annotated[int | None, typer.Option(help="Port (default TRIAGE_PORT or 8000).")] = None,
-    workers: Annotated[int | None, typer.Option(min=1, help="Worker processes (default TRIAGE_WORKERS or 1).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Worker processes (default TRIAGE_WORKERS or 1).")
+    ] = None,
 ) -> None:
     """Start the HTTP service."""
     import uvicorn
@@ -80,14 +87,27 @@ def serve(
 
 @app.command()
 def train(
-    recipe: Annotated[RecipeName, typer.Option(help="'default': the seed set plus the public sets; 'custom': your --data only.")] = RecipeName.custom,
-    data: Annotated[list[Path] | None, typer.Option(help="CSV/JSONL file or folder of labelled tickets (repeatable).")] = None,
-    public_data: Annotated[Path | None, typer.Option(help="Folder of the public datasets (default recipe: ../shared/data).")] = None,
+    recipe: Annotated[
+        RecipeName,
+        typer.Option(help="'default': the seed set plus the public sets; 'custom': your --data only."),
+    ] = RecipeName.custom,
+    data: Annotated[
+        list[Path] | None, typer.Option(help="CSV/JSONL file or folder of labelled tickets (repeatable).")
+    ] = None,
+    public_data: Annotated[
+        Path | None, typer.Option(help="Folder of the public datasets (default recipe: ../shared/data).")
+    ] = None,
     name: Annotated[str | None, typer.Option(help="Model name (folder under the models dir).")] = None,
     version: Annotated[str | None, typer.Option(help="Version folder (default: UTC timestamp).")] = None,
-    models_dir: Annotated[Path | None, typer.Option(help="Where bundles go (default TRIAGE_MODELS_DIR).")] = None,
-    target_share: Annotated[float | None, typer.Option(help="Human share the threshold aims at (default 0.20).")] = None,
-    target_recall: Annotated[float | None, typer.Option(help="Instead of a share: the needs_human recall to reach.")] = None,
+    models_dir: Annotated[
+        Path | None, typer.Option(help="Where bundles go (default TRIAGE_MODELS_DIR).")
+    ] = None,
+    target_share: Annotated[
+        float | None, typer.Option(help="Human share the threshold aims at (default 0.20).")
+    ] = None,
+    target_recall: Annotated[
+        float | None, typer.Option(help="Instead of a share: the needs_human recall to reach.")
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
 ) -> None:
     """Train a model and write a new bundle version."""
@@ -136,9 +156,15 @@ def train(
 
 @app.command()
 def evaluate(
-    model: Annotated[str | None, typer.Option(help="Bundle folder, NAME or NAME/VERSION (default: the serving model).")] = None,
-    data: Annotated[list[Path] | None, typer.Option(help="Labelled CSV/JSONL file or folder (repeatable).")] = None,
-    held_out: Annotated[bool, typer.Option(help="Keep only the rows the model held out in training.")] = False,
+    model: Annotated[
+        str | None, typer.Option(help="Bundle folder, NAME or NAME/VERSION (default: the serving model).")
+    ] = None,
+    data: Annotated[
+        list[Path] | None, typer.Option(help="Labelled CSV/JSONL file or folder (repeatable).")
+    ] = None,
+    held_out: Annotated[
+        bool, typer.Option(help="Keep only the rows the model held out in training.")
+    ] = False,
     out: Annotated[Path | None, typer.Option(help="Report folder (default reports/NAME-VERSION).")] = None,
 ) -> None:
     """Evaluate a model on labelled data; write a report with a PR curve and a calibration plot."""
@@ -186,7 +212,9 @@ def _build_scorer(model: str | None) -> Any:
 def score(
     text: Annotated[str, typer.Argument(help="The ticket text.")],
     subject: Annotated[str | None, typer.Option(help="Subject line.")] = None,
-    previous_contacts: Annotated[int | None, typer.Option(min=0, help="Earlier contacts about this matter.")] = None,
+    previous_contacts: Annotated[
+        int | None, typer.Option(min=0, help="Earlier contacts about this matter.")
+    ] = None,
     tier: Annotated[str | None, typer.Option(help="Customer tier.")] = None,
     model: Annotated[str | None, typer.Option(help="Bundle folder, NAME or NAME/VERSION.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON instead.")] = False,
@@ -204,7 +232,9 @@ def score(
     try:
         ticket = TicketScoreRequest.model_validate({k: v for k, v in body.items() if v is not None})
     except ValidationError as exc:
-        raise _fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()), code=2) from exc
+        raise _fail(
+            "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()), code=2
+        ) from exc
     result = score_ticket(scorer=scorer, ticket=ticket)
     if as_json:
         typer.echo(result.model_dump_json(indent=2))
@@ -219,16 +249,18 @@ def score(
         label = reason.dimension or f"rule {reason.rule}"
         where = f" [{reason.field} {reason.start}:{reason.end}]" if reason.text is not None else ""
         weight = f" +{reason.weight:.2f}" if reason.weight is not None else ""
-        typer.echo(f"  because {label}: {reason.text!r}{where}{weight}" if reason.text else f"  because {label}")
+        typer.echo(
+            f"  because {label}: {reason.text!r}{where}{weight}" if reason.text else f"  because {label}"
+        )
     typer.echo(f"model {result.model_version}, policy {result.policy_version}")
 
 
 def _open_in(path: str) -> TextIO:
-    return sys.stdin if path == "-" else open(path, encoding="utf-8")  # noqa: SIM115
+    return sys.stdin if path == "-" else open(path, encoding="utf-8")
 
 
 def _open_out(path: str) -> TextIO:
-    return sys.stdout if path == "-" else open(path, "w", encoding="utf-8")  # noqa: SIM115
+    return sys.stdout if path == "-" else open(path, "w", encoding="utf-8")
 
 
 @app.command("score-file")

@@ -162,7 +162,9 @@ def read_labelled_file(path: Path, *, source: str | None = None) -> list[Labelle
         if ticket_id is not None:
             if ticket_id in seen_ids:
                 issues.append(
-                    DataIssue(name, line, "id", f"duplicate id {ticket_id!r} (first on line {seen_ids[ticket_id]})")
+                    DataIssue(
+                        name, line, "id", f"duplicate id {ticket_id!r} (first on line {seen_ids[ticket_id]})"
+                    )
                 )
                 continue
             seen_ids[ticket_id] = line

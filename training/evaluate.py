@@ -95,7 +95,7 @@ def evaluate_predictions(
 def markdown_table(metrics: dict[str, Any]) -> str:
     cols = ["n", "positives", "roc_auc", "pr_auc", "precision", "recall", "brier", "ece"]
     lines = ["| group | head | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
-    groups = [("overall", metrics["overall"])] + sorted(metrics["by_language"].items())
+    groups = [("overall", metrics["overall"]), *sorted(metrics["by_language"].items())]
     for group, block in groups:
         for head, m in block.items():
             cells = ["" if m.get(c) is None else str(m.get(c)) for c in cols]
@@ -133,8 +133,12 @@ def write_report(
         ax_pr.plot(recall, precision, label=head)
         frac, mean_p = calibration_curve(y, proba[known, j], n_bins=ECE_BINS, strategy="quantile")
         ax_cal.plot(mean_p, frac, marker="o", label=head)
-    ax_pr.set(xlabel="recall", ylabel="precision", title=f"Precision-recall: {title}", xlim=(0, 1), ylim=(0, 1.02))
-    ax_cal.set(xlabel="mean predicted probability", ylabel="observed frequency", title=f"Calibration: {title}")
+    ax_pr.set(
+        xlabel="recall", ylabel="precision", title=f"Precision-recall: {title}", xlim=(0, 1), ylim=(0, 1.02)
+    )
+    ax_cal.set(
+        xlabel="mean predicted probability", ylabel="observed frequency", title=f"Calibration: {title}"
+    )
     for fig, ax, name in ((fig_pr, ax_pr, "pr_curve.png"), (fig_cal, ax_cal, "calibration.png")):
         ax.legend(loc="best")
         fig.tight_layout()

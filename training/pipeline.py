@@ -66,9 +66,7 @@ def train_bundle(
         extra_metadata={
             "name": name,
             "version": version,
-            "training_data": [
-                {"path": _display(p), "sha256": files_sha256([p])} for p in files
-            ],
+            "training_data": [{"path": _display(p), "sha256": files_sha256([p])} for p in files],
             "training_data_sha256": files_sha256(files),
             "public_data": {
                 "mapping_version": MAPPING_VERSION,

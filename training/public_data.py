@@ -23,12 +23,36 @@ MAPPING_VERSION = "public-mappings-1"
 
 # GoEmotions (Glean single-label copy) and XED: what counts as "emotional".
 GOEMOTIONS_EMOTIONAL = frozenset(
-    "anger annoyance disappointment disapproval disgust fear nervousness sadness grief remorse "
-    "embarrassment".split()
+    [
+        "anger",
+        "annoyance",
+        "disappointment",
+        "disapproval",
+        "disgust",
+        "fear",
+        "nervousness",
+        "sadness",
+        "grief",
+        "remorse",
+        "embarrassment",
+    ]
 )
 GOEMOTIONS_CALM = frozenset(
-    "admiration amusement approval caring desire excitement gratitude joy love optimism pride "
-    "relief surprise".split()
+    [
+        "admiration",
+        "amusement",
+        "approval",
+        "caring",
+        "desire",
+        "excitement",
+        "gratitude",
+        "joy",
+        "love",
+        "optimism",
+        "pride",
+        "relief",
+        "surprise",
+    ]
 )
 GOEMOTIONS_NUANCED = frozenset({"confusion"})
 # curiosity and realization are borderline for "nuanced": they train "emotional" (as 0) only.
@@ -47,7 +71,9 @@ CFPB_COMPLEX_ISSUES = frozenset(
         "Taking/threatening an illegal action",
     }
 )
-CFPB_STATUTE_RE = re.compile(r"\b(FCRA|FDCPA|1681[a-z]?|1692[a-z]?|fair credit reporting act|fair debt collection)\b", re.I)
+CFPB_STATUTE_RE = re.compile(
+    r"\b(FCRA|FDCPA|1681[a-z]?|1692[a-z]?|fair credit reporting act|fair debt collection)\b", re.I
+)
 
 LICENCES = {
     "goemotions": "GoEmotions (Google), Glean copy: Apache-2.0",
@@ -104,11 +130,20 @@ class PublicData:
                     else:
                         nuanced = None
                     rows.append(
-                        _public(text, "goemotions", "en", emotional=emotional, nuanced=nuanced, extra={"emotion": label, "split": split})
+                        _public(
+                            text,
+                            "goemotions",
+                            "en",
+                            emotional=emotional,
+                            nuanced=nuanced,
+                            extra={"emotion": label, "split": split},
+                        )
                     )
         return rows
 
-    def _xed(self, path: Path | None, source: str, language: str, *, reversed_cols: bool = False) -> list[tuple[str, set[int]]]:
+    def _xed(
+        self, path: Path | None, source: str, language: str, *, reversed_cols: bool = False
+    ) -> list[tuple[str, set[int]]]:
         if path is None:
             return []
         out: list[tuple[str, set[int]]] = []
@@ -162,7 +197,13 @@ class PublicData:
                     or bool(CFPB_STATUTE_RE.search(text))
                 )
                 rows.append(
-                    _public(text, "cfpb", "en", complex_=int(complex_), extra={"issue": issue, "product": rec.get("Product", "")})
+                    _public(
+                        text,
+                        "cfpb",
+                        "en",
+                        complex_=int(complex_),
+                        extra={"issue": issue, "product": rec.get("Product", "")},
+                    )
                 )
         return rows
 
@@ -173,25 +214,49 @@ class PublicData:
             return []
         with path.open(encoding="utf-8", newline="") as fh:
             return [
-                _public(rec["text"], "airline_tweets", "en", emotional=int(rec["airline_sentiment"] == "negative"),
-                        extra={"airline": rec.get("airline", ""), "reason": rec.get("negativereason", "")})
+                _public(
+                    rec["text"],
+                    "airline_tweets",
+                    "en",
+                    emotional=int(rec["airline_sentiment"] == "negative"),
+                    extra={"airline": rec.get("airline", ""), "reason": rec.get("negativereason", "")},
+                )
                 for rec in csv.DictReader(fh)
                 if rec.get("text", "").strip()
             ]
 
+    def evaluation_texts(self) -> set[str]:
+        """Texts of every evaluation set: XED nl and CFPB evaluation splits, GoEmotions test, airline tweets."""
+        rows = (
+            self.xed_nl(evaluation=True)
+            + self.cfpb(evaluation=True)
+            + self.goemotions(("test",))
+            + self.airline_tweets()
+        )
+        return {r.text for r in rows}
+
     def training_rows(self) -> list[LabelledTicket]:
-        """The commercially usable training rows: GoEmotions train+dev, XED en, XED nl and CFPB training splits."""
-        return (
+        """The commercially usable training rows: GoEmotions train+dev, XED en, XED nl and CFPB training splits.
+
+        A row whose exact text also stands in an evaluation set (short subtitle lines recur across
+        XED's files) is dropped, so no evaluation text is ever trained on.
+        """
+        rows = (
             self.goemotions(("train", "dev"))
             + self.xed_en()
             + self.xed_nl(evaluation=False)
             + self.cfpb(evaluation=False)
         )
+        held = self.evaluation_texts()
+        return [r for r in rows if r.text not in held]
 
     def files(self) -> list[Path]:
         names = [
-            ("goemotions-glean", "train.tsv"), ("goemotions-glean", "dev.tsv"),
-            ("xed", "en-annotated.tsv"), ("xed", "neu_en.txt"), ("xed", "nl-projections.tsv"),
+            ("goemotions-glean", "train.tsv"),
+            ("goemotions-glean", "dev.tsv"),
+            ("xed", "en-annotated.tsv"),
+            ("xed", "neu_en.txt"),
+            ("xed", "nl-projections.tsv"),
             ("cfpb-complaints", "complaints_sample.csv"),
         ]
         return [p for p in (self._file(*n) for n in names) if p is not None]

@@ -51,7 +51,7 @@ class Recipe:
     folds: int = 5
     C: float = 4.0
     bits: int = 18
-    public_weight: float = 0.5
+    public_weight: float = 0.25
     target_share: float | None = 0.20
     target_recall: float | None = None
     # With a target share: the needs_human prevalence of real traffic, when the training data's own
@@ -122,11 +122,11 @@ def choose_threshold(y: np.ndarray, p: np.ndarray, recipe: Recipe) -> float:
     For a share, each class can be reweighted to ``assumed_prevalence`` so that the share is the
     one expected on traffic rather than on an enriched training set.
     """
-    if recipe.target_share is None:
+    if recipe.target_recall is not None:
         positives = np.sort(p[y == 1])[::-1]
         if len(positives) == 0:
             return 0.5
-        k = int(np.ceil(float(recipe.target_recall) * len(positives))) - 1
+        k = int(np.ceil(recipe.target_recall * len(positives))) - 1
         return float(positives[min(max(k, 0), len(positives) - 1)])
     weight = np.ones(len(p))
     prevalence = recipe.assumed_prevalence
@@ -135,11 +135,13 @@ def choose_threshold(y: np.ndarray, p: np.ndarray, recipe: Recipe) -> float:
         weight = np.where(y == 1, prevalence / n_pos, (1 - prevalence) / (len(y) - n_pos))
     order = np.argsort(-p, kind="stable")
     share = np.cumsum(weight[order]) / weight.sum()
-    k = int(np.searchsorted(share, recipe.target_share))
+    k = int(np.searchsorted(share, float(recipe.target_share or 0.2)))
     return float(p[order][min(k, len(p) - 1)])
 
 
-def split_primary(rows: list[LabelledTicket], recipe: Recipe) -> tuple[list[LabelledTicket], list[LabelledTicket]]:
+def split_primary(
+    rows: list[LabelledTicket], recipe: Recipe
+) -> tuple[list[LabelledTicket], list[LabelledTicket]]:
     """Stratified by needs_human and language; falls back to needs_human alone for tiny sets."""
     strata = [f"{r.labels['needs_human']}-{r.language or '?'}" for r in rows]
     counts = Counter(strata)
@@ -164,7 +166,9 @@ def train_model(
     primary_train, test_rows = split_primary(primary, recipe)
     train_rows = primary_train + list(auxiliary)
     primary_sources = {r.source for r in primary}
-    report(f"split: {len(primary_train)} primary training rows, {len(test_rows)} held out, {len(auxiliary)} public rows")
+    report(
+        f"split: {len(primary_train)} primary training rows, {len(test_rows)} held out, {len(auxiliary)} public rows"
+    )
 
     featurizer = Featurizer(FeaturizerConfig(bits=recipe.bits))
     texts = [r.model_text for r in train_rows]
@@ -192,11 +196,15 @@ def train_model(
     for j, dim in enumerate(DIMENSIONS):
         y = y_all[:n_primary, j].astype(int)
         calibration[j] = _platt(oof[:, j], y)
-        cv_metrics[dim] = {"roc_auc": round(float(roc_auc_score(y, oof[:, j])), 4) if 0 < y.sum() < len(y) else None}
+        cv_metrics[dim] = {
+            "roc_auc": round(float(roc_auc_score(y, oof[:, j])), 4) if 0 < y.sum() < len(y) else None
+        }
     stacker = LogisticRegression(C=1.0, solver="lbfgs").fit(oof, y_nh)
     oof_nh = stacker.predict_proba(oof)[:, 1]
     # The stacker's own in-sample fit on 4 parameters is negligible next to the OOF logits it reads.
-    cv_metrics["needs_human"] = {"roc_auc": round(float(roc_auc_score(y_nh, oof_nh)), 4) if 0 < y_nh.sum() < n_primary else None}
+    cv_metrics["needs_human"] = {
+        "roc_auc": round(float(roc_auc_score(y_nh, oof_nh)), 4) if 0 < y_nh.sum() < n_primary else None
+    }
     calibration[HEADS.index("needs_human")] = (1.0, 0.0)
     threshold = choose_threshold(y_nh, oof_nh, recipe)
     report(f"cross-validated ROC-AUC: {cv_metrics}; needs_human threshold {threshold:.4f}")
@@ -213,7 +221,7 @@ def train_model(
     weights[:, 3] = weights[:, :3] @ s
     intercepts[3] = float(intercepts[:3] @ s + stacker.intercept_[0])
 
-    thresholds = {dim: recipe.dimension_threshold for dim in DIMENSIONS} | {"needs_human": round(threshold, 6)}
+    thresholds = dict.fromkeys(DIMENSIONS, recipe.dimension_threshold) | {"needs_human": round(threshold, 6)}
     model = TriageModel(
         featurizer=featurizer,
         weights=weights.astype(np.float32),
@@ -274,7 +282,10 @@ def build_metadata(
         "languages": list(recipe.languages),
         "heads": list(HEADS),
         "thresholds": thresholds,
-        "stacker": {"coef": [round(float(c), 6) for c in stacker.coef_[0]], "intercept": round(float(stacker.intercept_[0]), 6)},
+        "stacker": {
+            "coef": [round(float(c), 6) for c in stacker.coef_[0]],
+            "intercept": round(float(stacker.intercept_[0]), 6),
+        },
         "rows": {
             "primary": len(primary),
             "primary_train": len(primary_train),

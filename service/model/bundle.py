@@ -88,11 +88,13 @@ class TriageModel:
     def logits(self, vector: Vector) -> np.ndarray:
         if len(vector.index) == 0:
             return self.intercepts.astype(np.float64)
-        return vector.value @ self.weights[vector.index] + self.intercepts
+        logits: np.ndarray = vector.value @ self.weights[vector.index] + self.intercepts
+        return logits
 
     def calibrate(self, logits: np.ndarray) -> np.ndarray:
         z = self.calibration[:, 0] * logits + self.calibration[:, 1]
-        return 1.0 / (1.0 + np.exp(-z))
+        proba: np.ndarray = 1.0 / (1.0 + np.exp(-z))
+        return proba
 
     def predict_proba_texts(self, texts: list[str]) -> np.ndarray:
         """Calibrated probabilities, shape (len(texts), 4), in :data:`HEADS` order."""
@@ -101,9 +103,7 @@ class TriageModel:
         z = logits * self.calibration[:, 0] + self.calibration[:, 1]
         return np.asarray(1.0 / (1.0 + np.exp(-z)))
 
-    def phrases(
-        self, analysis: Analysis, vector: Vector, head: int, *, limit: int = 3
-    ) -> list[Phrase]:
+    def phrases(self, analysis: Analysis, vector: Vector, head: int, *, limit: int = 3) -> list[Phrase]:
         """The runs of adjacent tokens whose features most raised ``head``'s logit."""
         n_tok = len(analysis.tokens)
         if n_tok == 0:

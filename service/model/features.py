@@ -114,9 +114,7 @@ class Featurizer:
             empty = np.zeros(0, dtype=np.int64)
             return Analysis(tokens, empty, empty, empty, empty)
 
-        uni_hash = np.fromiter(
-            (zlib.crc32(t.text.encode()) for t in tokens), dtype=np.uint64, count=n_tok
-        )
+        uni_hash = np.fromiter((zlib.crc32(t.text.encode()) for t in tokens), dtype=np.uint64, count=n_tok)
         tok_ids = np.arange(n_tok, dtype=np.int64)
         parts_index = [_mix(uni_hash, _SEED_UNIGRAM, cfg.bits)]
         parts_a = [tok_ids]
@@ -129,11 +127,7 @@ class Featurizer:
             parts_b.append(tok_ids[1:])
             n_word += n_tok - 1
         if cfg.caps_marker:
-            caps = [
-                i
-                for i, t in enumerate(tokens)
-                if len(t.text) >= 3 and text[t.start : t.end].isupper()
-            ]
+            caps = [i for i, t in enumerate(tokens) if len(t.text) >= 3 and text[t.start : t.end].isupper()]
             if caps:
                 caps_ids = np.asarray(caps, dtype=np.int64)
                 caps_hash = np.full(len(caps), _CAPS_HASH, dtype=np.uint64)

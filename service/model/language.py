@@ -9,6 +9,7 @@ otherwise send every one-word reply to a human.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
@@ -20,6 +21,12 @@ class LanguageGuess:
     supported: bool
 
 
+@lru_cache(maxsize=1)
+def _identifier() -> LanguageIdentifier:
+    # About half a second to load; shared by every detector in the process, never at import.
+    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+
+
 class LanguageDetector:
     """Detects the language of a ticket and says whether the model supports it."""
 
@@ -29,7 +36,7 @@ class LanguageDetector:
         self.supported = supported
         self.min_confidence = min_confidence
         self.min_letters = min_letters
-        self._identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+        self._identifier = _identifier()
 
     def detect(self, text: str, *, hint: str | None = None) -> LanguageGuess:
         ranked = self._identifier.rank(text)

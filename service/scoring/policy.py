@@ -166,11 +166,17 @@ def load_policy(path: Path) -> RoutingPolicy:
     names = [r.name for r in spec.rules]
     for i, name in enumerate(names):
         if name in names[:i]:
-            raise PolicyError(f"{path}, line {_line_of(raw, ('rules', i, 'name'))}: duplicate rule name {name!r}")
+            raise PolicyError(
+                f"{path}, line {_line_of(raw, ('rules', i, 'name'))}: duplicate rule name {name!r}"
+            )
     if spec.priority.high > spec.priority.urgent:
-        raise PolicyError(f"{path}, line {_line_of(raw, ('priority', 'high'))}: priority.high exceeds priority.urgent")
+        raise PolicyError(
+            f"{path}, line {_line_of(raw, ('priority', 'high'))}: priority.high exceeds priority.urgent"
+        )
     rules = tuple(
-        CompiledRule(r, re.compile("|".join(f"(?:{p})" for p in r.patterns), re.IGNORECASE) if r.patterns else None)
+        CompiledRule(
+            r, re.compile("|".join(f"(?:{p})" for p in r.patterns), re.IGNORECASE) if r.patterns else None
+        )
         for r in spec.rules
     )
     threshold = None if spec.routing.threshold == "model" else float(spec.routing.threshold)

@@ -38,7 +38,13 @@ class TicketScoreRequest(_Strict):
     channel: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     customer: Customer | None = None
     previous_contacts: Annotated[int, Field(ge=0, le=100_000)] | None = None
-    metadata: dict[Annotated[str, Field(min_length=1, max_length=MAX_METADATA_KEY)], Annotated[str, Field(max_length=MAX_METADATA_VALUE)]] | None = None
+    metadata: (
+        dict[
+            Annotated[str, Field(min_length=1, max_length=MAX_METADATA_KEY)],
+            Annotated[str, Field(max_length=MAX_METADATA_VALUE)],
+        ]
+        | None
+    ) = None
 
     @field_validator("text")
     @classmethod

@@ -28,7 +28,9 @@ def issues_of(path: Path) -> list[str]:
 
 
 def test_valid_jsonl_derives_needs_human_as_or(tmp_path: Path) -> None:
-    path = write_jsonl(tmp_path / "t.jsonl", [row(id="a"), row(id="b", nuanced=1), row(id="c", needs_human=1)])
+    path = write_jsonl(
+        tmp_path / "t.jsonl", [row(id="a"), row(id="b", nuanced=1), row(id="c", needs_human=1)]
+    )
     rows = read_labelled_file(path)
     assert [r.labels["needs_human"] for r in rows] == [0, 1, 1]
     assert rows[1].id == "b"
@@ -37,7 +39,8 @@ def test_valid_jsonl_derives_needs_human_as_or(tmp_path: Path) -> None:
 def test_valid_csv_with_quoted_newlines(tmp_path: Path) -> None:
     path = tmp_path / "t.csv"
     path.write_text(
-        'id,text,emotional,complex,nuanced,language\n1,"two\nlines",1,0,0,en\n2,plain,0,0,0,nl\n', encoding="utf-8"
+        'id,text,emotional,complex,nuanced,language\n1,"two\nlines",1,0,0,en\n2,plain,0,0,0,nl\n',
+        encoding="utf-8",
     )
     rows = read_labelled_file(path)
     assert [r.text for r in rows] == ["two\nlines", "plain"]

@@ -33,7 +33,9 @@ def test_round_trip_gives_identical_scores(tiny_model: TriageModel, tmp_path: Pa
     saved = save_bundle(tiny_model, tmp_path / "copy", card="# card\n")
     again = load_bundle(saved)
     texts = ["Ik ben woedend, derde keer!", "what are your opening hours?"]
-    np.testing.assert_allclose(again.predict_proba_texts(texts), tiny_model.predict_proba_texts(texts), rtol=1e-6)
+    np.testing.assert_allclose(
+        again.predict_proba_texts(texts), tiny_model.predict_proba_texts(texts), rtol=1e-6
+    )
     assert again.threshold == tiny_model.threshold
     assert (saved / "MODEL_CARD.md").read_text() == "# card\n"
     with zipfile.ZipFile(saved / MODEL_FILE) as zf:

@@ -27,7 +27,13 @@ def test_offsets_survive_characters_that_grow_when_lowercased(featurizer: Featur
 
 
 def test_digits_are_folded_and_punctuation_runs_kept(featurizer: Featurizer) -> None:
-    assert [t.text for t in featurizer.tokenize("Order 12345 late?? ok!")] == ["order", "00000", "late", "??", "ok"]
+    assert [t.text for t in featurizer.tokenize("Order 12345 late?? ok!")] == [
+        "order",
+        "00000",
+        "late",
+        "??",
+        "ok",
+    ]
 
 
 def test_char_ngrams_stay_inside_words(featurizer: Featurizer) -> None:

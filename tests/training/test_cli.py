@@ -1,0 +1,155 @@
+"""The ``triage`` command: train, evaluate, score and score-file."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from service.config import get_settings
+from training.cli import app
+from training.data import LabelledTicket
+
+REPO = Path(__file__).resolve().parents[2]
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, tiny_models_dir: Path) -> None:
+    monkeypatch.setenv("TRIAGE_MODELS_DIR", str(tiny_models_dir))
+    monkeypatch.setenv("TRIAGE_MODEL_NAME", "tiny")
+    monkeypatch.setenv("TRIAGE_POLICY_PATH", str(REPO / "policy.toml"))
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def write_rows(path: Path, rows: list[LabelledTicket]) -> Path:
+    with path.open("w", encoding="utf-8") as fh:
+        for r in rows:
+            fh.write(
+                json.dumps(
+                    {
+                        "id": r.id,
+                        "text": r.text,
+                        "subject": r.subject,
+                        "language": r.language,
+                        **{k: r.labels[k] for k in ("emotional", "complex", "nuanced")},
+                    }
+                )
+                + "\n"
+            )
+    return path
+
+
+def test_train_custom_writes_a_bundle(tmp_path: Path, seed_rows: list[LabelledTicket]) -> None:
+    data = write_rows(tmp_path / "mine.jsonl", seed_rows[1::5])
+    out = tmp_path / "models"
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "--data",
+            str(data),
+            "--models-dir",
+            str(out),
+            "--name",
+            "mine",
+            "--version",
+            "v1",
+            "--target-recall",
+            "0.8",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    bundle = out / "mine" / "v1"
+    assert {p.name for p in bundle.iterdir()} == {"model.skops", "metadata.json", "MODEL_CARD.md"}
+    meta = json.loads((bundle / "metadata.json").read_text())
+    assert meta["recipe"]["target_recall"] == 0.8
+    assert meta["recipe"]["target_share"] is None
+    assert meta["training_data"][0]["sha256"]
+    assert meta["public_data"] is None
+    assert "cross-validation fold" in result.output  # progress
+    again = runner.invoke(
+        app, ["train", "--data", str(data), "--models-dir", str(out), "--name", "mine", "--version", "v1"]
+    )
+    assert again.exit_code == 1
+    assert "exists already" in again.output
+
+
+def test_train_refuses_invalid_data_and_writes_nothing(tmp_path: Path) -> None:
+    data = tmp_path / "bad.csv"
+    data.write_text("text,emotional,complex,nuanced\nhello,0,0,2\n,0,0,0\n", encoding="utf-8")
+    out = tmp_path / "models"
+    result = runner.invoke(app, ["train", "--data", str(data), "--models-dir", str(out)])
+    assert result.exit_code == 2
+    assert f"{data}:2: nuanced: label must be 0 or 1" in result.output
+    assert f"{data}:3: text: empty or not a string" in result.output
+    assert not out.exists()
+
+
+def test_evaluate_writes_a_report(tmp_path: Path, env: None, seed_rows: list[LabelledTicket]) -> None:
+    data = write_rows(tmp_path / "eval.jsonl", seed_rows[2::7])
+    result = runner.invoke(app, ["evaluate", "--data", str(data), "--out", str(tmp_path / "report")])
+    assert result.exit_code == 0, result.output
+    files = {p.name for p in (tmp_path / "report").iterdir()}
+    assert files == {"summary.md", "metrics.json", "pr_curve.png", "calibration.png"}
+    assert (tmp_path / "report" / "pr_curve.png").read_bytes()[:4] == b"\x89PNG"
+    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    assert set(metrics["by_language"]) == {"en", "nl"}
+    for key in ("roc_auc", "pr_auc", "precision", "recall", "brier", "ece"):
+        assert metrics["overall"]["needs_human"][key] is not None
+    assert "| overall | needs_human |" in result.output
+
+
+def test_evaluate_held_out_keeps_only_held_out_rows(
+    tmp_path: Path, env: None, seed_rows: list[LabelledTicket]
+) -> None:
+    data = write_rows(tmp_path / "all.jsonl", seed_rows[::4])  # the tiny model's own data
+    result = runner.invoke(app, ["evaluate", "--data", str(data), "--held-out", "--out", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    n = json.loads((tmp_path / "r" / "metrics.json").read_text())["overall"]["needs_human"]["n"]
+    assert n == math.ceil(len(seed_rows[::4]) * 0.25)  # train_test_split rounds the test part up
+
+
+def test_score_prints_a_readable_decision(env: None) -> None:
+    result = runner.invoke(
+        app, ["score", "My husband passed away and I cannot pay this bill", "--previous-contacts", "3"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "route:       human" in result.output
+    assert "because rule bereavement: 'passed away'" in result.output
+    assert "because rule repeat_contact" in result.output
+    as_json = runner.invoke(app, ["score", "hello, what are your opening hours?", "--json"])
+    assert json.loads(as_json.output)["model_version"] == "1"
+
+
+def test_score_file_streams_results_aligned_with_input(tmp_path: Path, env: None) -> None:
+    src = tmp_path / "in.jsonl"
+    lines = [
+        {"id": "a", "text": "Waar blijft mijn pakket?"},
+        {"id": "b", "text": "", "subject": "x"},
+        {"id": "c", "text": "I will take you to court over this", "customer": {"tier": "gold"}},
+    ]
+    src.write_text("\n".join(json.dumps(x) for x in lines) + "\nnot json\n", encoding="utf-8")
+    dst = tmp_path / "out.jsonl"
+    result = runner.invoke(app, ["score-file", str(src), str(dst)])
+    assert result.exit_code == 1
+    out = [json.loads(line) for line in dst.read_text().splitlines()]
+    assert [o.get("id") for o in out] == ["a", "b", "c", None]
+    assert out[0]["route"] in {"human", "automation"}
+    assert "error" not in out[0]
+    assert out[1]["line"] == 2
+    assert "text" in out[1]["error"]
+    assert out[2]["rules"] == ["legal_threat"]
+    assert out[3]["line"] == 4
+    assert "scored 2 ticket(s), 2 invalid line(s)" in result.output
+
+
+def test_unknown_model_is_a_clear_error(env: None) -> None:
+    result = runner.invoke(app, ["score", "hello", "--model", "nothing"])
+    assert result.exit_code == 1
+    assert "no such model" in result.output

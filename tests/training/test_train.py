@@ -1,0 +1,99 @@
+"""Training: seeded and reproducible, thresholds from held-out scores, honest metadata."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from service.model.bundle import HEADS, TriageModel
+from training.data import LabelledTicket
+from training.train import Recipe, choose_threshold, split_primary, train_model
+
+RECIPE = Recipe(name="t", bits=12, folds=3)
+
+
+def test_same_data_and_seed_give_the_same_model(seed_rows: list[LabelledTicket]) -> None:
+    rows = seed_rows[::6]
+    a = train_model(rows, RECIPE).model
+    b = train_model(rows, RECIPE).model
+    np.testing.assert_array_equal(a.weights, b.weights)
+    np.testing.assert_array_equal(a.featurizer.idf, b.featurizer.idf)
+    assert a.threshold == b.threshold
+    c = train_model(rows, Recipe(name="t", bits=12, folds=3, seed=7)).model
+    assert not np.array_equal(a.weights, c.weights)
+
+
+def test_held_out_split_is_stratified_and_disjoint(seed_rows: list[LabelledTicket]) -> None:
+    train, test = split_primary(seed_rows, Recipe())
+    assert not {id(r) for r in train} & {id(r) for r in test}
+    share = lambda rows: sum(r.labels["needs_human"] or 0 for r in rows) / len(rows)  # noqa: E731
+    assert share(train) == pytest.approx(share(test), abs=0.02)
+    nl = lambda rows: sum(r.language == "nl" for r in rows) / len(rows)  # noqa: E731
+    assert nl(train) == pytest.approx(nl(test), abs=0.02)
+
+
+def test_threshold_for_a_share_and_for_a_recall() -> None:
+    rng = np.random.default_rng(0)
+    y = (rng.random(2000) < 0.4).astype(int)
+    p = np.clip(0.35 * y + rng.random(2000) * 0.65, 0, 1)
+    t = choose_threshold(y, p, Recipe(target_share=0.2))
+    assert (p >= t).mean() == pytest.approx(0.2, abs=0.005)
+    t = choose_threshold(y, p, Recipe(target_share=None, target_recall=0.9))
+    assert (p[y == 1] >= t).mean() == pytest.approx(0.9, abs=0.005)
+    # Reweighting to a lower prevalence than the data's flags more of the data.
+    t_prior = choose_threshold(y, p, Recipe(target_share=0.2, assumed_prevalence=0.1))
+    weight = np.where(y == 1, 0.1 / y.sum(), 0.9 / (len(y) - y.sum()))
+    assert weight[p >= t_prior].sum() / weight.sum() == pytest.approx(0.2, abs=0.005)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"target_share": None, "target_recall": None},
+        {"target_share": 0.2, "target_recall": 0.9},
+        {"target_share": 1.5},
+        {"assumed_prevalence": 0.0},
+    ],
+)
+def test_recipe_rejects_contradictions(params: dict[str, object]) -> None:
+    with pytest.raises(ValueError, match=r"target_|between 0 and 1"):
+        Recipe(**params)  # type: ignore[arg-type]
+
+
+def test_metadata_and_scores(tiny_model: TriageModel) -> None:
+    meta = tiny_model.metadata
+    for key in (
+        "python",
+        "scikit_learn",
+        "model_sha256",
+        "training_seconds",
+        "label_counts",
+        "recipe",
+        "created_at",
+    ):
+        assert meta[key]
+    held_out = meta["metrics"]["held_out"]
+    assert set(held_out["overall"]) == set(HEADS)
+    assert set(held_out["by_language"]) == {"en", "nl"}
+    assert 0 < tiny_model.threshold < 1
+    assert meta["metrics"]["cross_validation"]["needs_human"]["roc_auc"] > 0.75
+    proba = tiny_model.predict_proba_texts(["ok", "Ik ben woedend, dit is de derde keer!"])
+    assert proba.shape == (2, 4)
+    assert ((proba >= 0) & (proba <= 1)).all()
+
+
+def test_partial_labels_train_only_their_heads(seed_rows: list[LabelledTicket]) -> None:
+    aux = [
+        LabelledTicket(
+            text=f"I am so angry and upset {i}",
+            labels={"emotional": 1, "complex": None, "nuanced": None, "needs_human": 1},
+            source="pub",
+            language="en",
+        )
+        for i in range(40)
+    ]
+    result = train_model(seed_rows[::6], RECIPE, auxiliary=aux)
+    counts = result.model.metadata["label_counts"]["auxiliary"]
+    assert counts["emotional"] == {"known": 40, "positive": 40}
+    assert counts["complex"] == {"known": 0, "positive": 0}
+    assert result.model.metadata["rows"]["auxiliary_by_source"] == {"pub": 40}
