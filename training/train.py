@@ -8,7 +8,8 @@ The recipe, step by step:
    source weighs ``public_weight`` times the primary training set in all.
 3. Five-fold cross-validation over the primary training rows (public rows always train) gives
    out-of-fold logits: they fit each dimension's Platt calibration, the stacked needs_human head
-   (a logistic regression on the three logits), and the needs_human threshold for the target
+   (a logistic regression on the four logits: three dimensions and a direct needs_human head),
+   and the needs_human threshold for the target
    human share or recall. None of these sees its own training rows.
 4. The dimension heads are refitted on the whole training part; the stacker is folded into the
    linear weights, so serving remains one sparse dot product.
@@ -49,9 +50,9 @@ class Recipe:
     seed: int = 20261127
     test_size: float = 0.2
     folds: int = 5
-    C: float = 4.0
+    C: float = 8.0
     bits: int = 18
-    public_weight: float = 0.25
+    public_weight: float = 0.1
     target_share: float | None = 0.20
     target_recall: float | None = None
     # With a target share: the needs_human prevalence of real traffic, when the training data's own
@@ -114,6 +115,10 @@ def _platt(z: np.ndarray, y: np.ndarray) -> tuple[float, float]:
         return 1.0, 0.0
     lr = LogisticRegression(C=1e4, solver="lbfgs").fit(z.reshape(-1, 1), y)
     return float(lr.coef_[0, 0]), float(lr.intercept_[0])
+
+
+def _auc(y: np.ndarray, score: np.ndarray) -> float | None:
+    return round(float(roc_auc_score(y, score)), 4) if 0 < y.sum() < len(y) else None
 
 
 def choose_threshold(y: np.ndarray, p: np.ndarray, recipe: Recipe) -> float:
@@ -179,14 +184,15 @@ def train_model(
     w_all = _weights(train_rows, primary_sources, recipe.public_weight)
     n_primary = len(primary_train)
 
-    # Out-of-fold logits on the primary training rows.
-    oof = np.zeros((n_primary, len(DIMENSIONS)))
+    # Out-of-fold logits of every head (the three dimensions and a direct needs_human head) on
+    # the primary training rows.
+    oof = np.zeros((n_primary, len(HEADS)))
     y_nh = y_all[:n_primary, HEADS.index("needs_human")].astype(int)
     folds = StratifiedKFold(n_splits=recipe.folds, shuffle=True, random_state=recipe.seed)
     for k, (fit_idx, val_idx) in enumerate(folds.split(np.zeros(n_primary), y_nh)):
         report(f"cross-validation fold {k + 1}/{recipe.folds}")
         rows_fit = np.concatenate([fit_idx, np.arange(n_primary, len(train_rows))])
-        for j, _dim in enumerate(DIMENSIONS):
+        for j in range(len(HEADS)):
             known = rows_fit[~np.isnan(y_all[rows_fit, j])]
             clf = _fit_head(x_all[known], y_all[known, j].astype(int), w_all[known], recipe)
             oof[val_idx, j] = clf.decision_function(x_all[val_idx])
@@ -196,30 +202,29 @@ def train_model(
     for j, dim in enumerate(DIMENSIONS):
         y = y_all[:n_primary, j].astype(int)
         calibration[j] = _platt(oof[:, j], y)
-        cv_metrics[dim] = {
-            "roc_auc": round(float(roc_auc_score(y, oof[:, j])), 4) if 0 < y.sum() < len(y) else None
-        }
+        cv_metrics[dim] = {"roc_auc": _auc(y, oof[:, j])}
+    # needs_human: a logistic regression on the four out-of-fold logits; it is calibrated itself.
     stacker = LogisticRegression(C=1.0, solver="lbfgs").fit(oof, y_nh)
     oof_nh = stacker.predict_proba(oof)[:, 1]
-    # The stacker's own in-sample fit on 4 parameters is negligible next to the OOF logits it reads.
-    cv_metrics["needs_human"] = {
-        "roc_auc": round(float(roc_auc_score(y_nh, oof_nh)), 4) if 0 < y_nh.sum() < n_primary else None
-    }
+    cv_metrics["needs_human"] = {"roc_auc": _auc(y_nh, oof_nh), "direct_head_roc_auc": _auc(y_nh, oof[:, 3])}
     calibration[HEADS.index("needs_human")] = (1.0, 0.0)
     threshold = choose_threshold(y_nh, oof_nh, recipe)
     report(f"cross-validated ROC-AUC: {cv_metrics}; needs_human threshold {threshold:.4f}")
 
     report("fitting final heads")
-    weights = np.zeros((featurizer.config.n_features, len(HEADS)), dtype=np.float64)
-    intercepts = np.zeros(len(HEADS))
-    for j, _dim in enumerate(DIMENSIONS):
+    head_weights = np.zeros((featurizer.config.n_features, len(HEADS)), dtype=np.float64)
+    head_intercepts = np.zeros(len(HEADS))
+    for j in range(len(HEADS)):
         known = np.flatnonzero(~np.isnan(y_all[:, j]))
         clf = _fit_head(x_all[known], y_all[known, j].astype(int), w_all[known], recipe)
-        weights[:, j] = clf.coef_[0]
-        intercepts[j] = clf.intercept_[0]
+        head_weights[:, j] = clf.coef_[0]
+        head_intercepts[j] = clf.intercept_[0]
+    # Fold the stacker into the linear weights: serving stays one sparse dot product.
     s = stacker.coef_[0]
-    weights[:, 3] = weights[:, :3] @ s
-    intercepts[3] = float(intercepts[:3] @ s + stacker.intercept_[0])
+    weights = head_weights.copy()
+    intercepts = head_intercepts.copy()
+    weights[:, 3] = head_weights @ s
+    intercepts[3] = float(head_intercepts @ s + stacker.intercept_[0])
 
     thresholds = dict.fromkeys(DIMENSIONS, recipe.dimension_threshold) | {"needs_human": round(threshold, 6)}
     model = TriageModel(

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-TOKEN_RE = re.compile(r"\w+|[!?]{2,}")
+# Words, and runs of punctuation ("?", "!!!", ":)", "€"): a bare "?" is a strong sign of a routine question.
+TOKEN_RE = re.compile(r"\w+|[^\w\s]+")
 _DIGIT_RE = re.compile(r"\d")
 
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)

@@ -27,13 +27,8 @@ def test_offsets_survive_characters_that_grow_when_lowercased(featurizer: Featur
 
 
 def test_digits_are_folded_and_punctuation_runs_kept(featurizer: Featurizer) -> None:
-    assert [t.text for t in featurizer.tokenize("Order 12345 late?? ok!")] == [
-        "order",
-        "00000",
-        "late",
-        "??",
-        "ok",
-    ]
+    tokens = [t.text for t in featurizer.tokenize("Order 12345 late?? ok! :)")]
+    assert tokens == ["order", "00000", "late", "??", "ok", "!", ":)"]
 
 
 def test_char_ngrams_stay_inside_words(featurizer: Featurizer) -> None:
@@ -66,7 +61,7 @@ def test_rows_are_normalised_per_block(featurizer: Featurizer) -> None:
 
 
 def test_empty_text_gives_an_empty_row(featurizer: Featurizer) -> None:
-    assert featurizer.transform(["  ...  "]).nnz == 0
+    assert featurizer.transform([" \n\t "]).nnz == 0
 
 
 def test_unfitted_featurizer_refuses_to_vectorize() -> None:
