@@ -16,13 +16,14 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
-from sklearn.pipeline import FeatureUnion, make_pipeline
+from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline
 
 from service.model.bundle import HEADS
 from service.scoring.engine import Scorer, score_ticket
@@ -55,8 +56,20 @@ def median_us(fn: Callable[[], object], items: int, repeats: int) -> float:
     return statistics.median(times)
 
 
+def score_all(scorer: Scorer, requests: list[TicketScoreRequest]) -> None:
+    for request in requests:
+        score_ticket(scorer=scorer, ticket=request)
+
+
+def reference_singly(reference: Pipeline, tickets: list[str]) -> None:
+    for ticket in tickets:
+        reference.predict_proba([ticket])
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="few repeats, for a smoke test")
     args = parser.parse_args()
     repeats = 3 if args.quick else 15
@@ -91,12 +104,11 @@ def main() -> None:
                 n = batch if batch > 1 else (50 if args.quick else 300)
                 tickets = make_tickets(texts, words, n)
                 requests = [TicketScoreRequest(text=t) for t in tickets]
+                ours = median_us(partial(score_all, scorer, requests), n, repeats)
                 if batch == 1:
-                    ours = median_us(lambda: [score_ticket(scorer=scorer, ticket=r) for r in requests], n, repeats)
-                    ref = median_us(lambda: [reference.predict_proba([t]) for t in tickets], n, repeats)
+                    ref = median_us(partial(reference_singly, reference, tickets), n, repeats)
                 else:
-                    ours = median_us(lambda: [score_ticket(scorer=scorer, ticket=r) for r in requests], n, repeats)
-                    ref = median_us(lambda: reference.predict_proba(tickets), n, repeats)
+                    ref = median_us(partial(reference.predict_proba, tickets), n, repeats)
                 print(f"{lang:<4} {words:>5} {batch:>5} {ours:>15.1f} {ref:>10.1f} {ref / ours:>6.1f}x")
 
 
