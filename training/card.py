@@ -46,8 +46,9 @@ def render_card(metadata: dict[str, Any]) -> str:
             "## Model",
             f"Hashed word 1-2-grams and character 3-5-grams (2^{recipe['bits']} buckets, tf-idf), one "
             f"L2 logistic regression per dimension (C={recipe['C']}), Platt-calibrated on 5-fold "
-            "out-of-fold logits; needs_human is a logistic regression on the three dimension logits, "
-            "folded into the same linear weights. Reasons are each token's exact share of the logit. "
+            "out-of-fold logits; needs_human is a logistic regression on four out-of-fold logits (the "
+            "three dimensions and a head trained on needs_human directly), folded into the same linear "
+            "weights. Reasons are each token's exact share of the logit. "
             f"Threshold {metadata['thresholds']['needs_human']:.4f}, chosen to {target}. "
             f"Seed {recipe['seed']}; trained with Python {metadata['python']}, scikit-learn "
             f"{metadata['scikit_learn']} in {metadata['training_seconds']} s.",

@@ -133,12 +133,10 @@ def write_report(
         ax_pr.plot(recall, precision, label=head)
         frac, mean_p = calibration_curve(y, proba[known, j], n_bins=ECE_BINS, strategy="quantile")
         ax_cal.plot(mean_p, frac, marker="o", label=head)
-    ax_pr.set(
-        xlabel="recall", ylabel="precision", title=f"Precision-recall: {title}", xlim=(0, 1), ylim=(0, 1.02)
-    )
-    ax_cal.set(
-        xlabel="mean predicted probability", ylabel="observed frequency", title=f"Calibration: {title}"
-    )
+    ax_pr.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02))
+    ax_pr.set_title(f"Precision-recall\n{title}", fontsize=10)
+    ax_cal.set(xlabel="mean predicted probability", ylabel="observed frequency")
+    ax_cal.set_title(f"Calibration\n{title}", fontsize=10)
     for fig, ax, name in ((fig_pr, ax_pr, "pr_curve.png"), (fig_cal, ax_cal, "calibration.png")):
         ax.legend(loc="best")
         fig.tight_layout()
