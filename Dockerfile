@@ -11,7 +11,11 @@ COPY Makefile pyproject.toml constraints.txt README.md policy.toml ./
 COPY service ./service
 COPY training ./training
 COPY models ./models
-RUN make install
+ENV NUMBA_CACHE_DIR=/var/cache/numba
+# Compile the featurizer's kernels once, at build time, into a cache every user can read.
+RUN make install \
+    && .venv/bin/triage score "warm-up: the kernels compile here" > /dev/null \
+    && chmod -R a+rwX /var/cache/numba
 
 ENV TRIAGE_HOST=0.0.0.0 \
     TRIAGE_PORT=8000 \

@@ -16,17 +16,30 @@ from service.errors import install_error_handlers
 from service.model.bundle import load_bundle, resolve_bundle_dir
 from service.observability import MODEL_INFO, RequestContextMiddleware, configure_logging, logger
 from service.ops.router import router as ops_router
-from service.scoring.engine import Scorer
+from service.scoring.engine import Scorer, score_ticket
 from service.scoring.policy import load_policy
 from service.scoring.router import router as scoring_router
+from service.scoring.schemas import TicketScoreRequest
+
+
+WARM_UP_TICKET = TicketScoreRequest(
+    text="Hello, this is the third time I write: my invoice is wrong and I am worried. Dank je wel!",
+    subject="warm-up",
+)
 
 
 def load_scorer(settings: Settings) -> Scorer:
-    """Load and verify the configured bundle and policy; raises BundleError or PolicyError."""
+    """Load and verify the configured bundle and policy; raises BundleError or PolicyError.
+
+    One ticket is scored before the scorer is handed out, so the compiled kernels and the
+    language model are loaded before the first request rather than during it.
+    """
     path = resolve_bundle_dir(settings.models_dir, settings.model_name, settings.model_version)
     model = load_bundle(path)
     policy = load_policy(settings.policy_path)
-    return Scorer.build(model=model, policy=policy, min_confidence=settings.language_min_confidence)
+    scorer = Scorer.build(model=model, policy=policy, min_confidence=settings.language_min_confidence)
+    score_ticket(scorer=scorer, ticket=WARM_UP_TICKET)
+    return scorer
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

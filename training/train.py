@@ -35,7 +35,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from service.model.bundle import DIMENSIONS, HEADS, TriageModel
-from service.model.features import Featurizer, FeaturizerConfig
+from service.model.features import Featurizer
 from training.data import LabelledTicket, text_digest
 from training.evaluate import evaluate_predictions, label_matrix
 
@@ -175,7 +175,7 @@ def train_model(
         f"split: {len(primary_train)} primary training rows, {len(test_rows)} held out, {len(auxiliary)} public rows"
     )
 
-    featurizer = Featurizer(FeaturizerConfig(bits=recipe.bits))
+    featurizer = Featurizer(bits=recipe.bits)
     texts = [r.model_text for r in train_rows]
     report("fitting idf")
     featurizer.fit(texts)
@@ -212,7 +212,7 @@ def train_model(
     report(f"cross-validated ROC-AUC: {cv_metrics}; needs_human threshold {threshold:.4f}")
 
     report("fitting final heads")
-    head_weights = np.zeros((featurizer.config.n_features, len(HEADS)), dtype=np.float64)
+    head_weights = np.zeros((featurizer.n_features, len(HEADS)), dtype=np.float64)
     head_intercepts = np.zeros(len(HEADS))
     for j in range(len(HEADS)):
         known = np.flatnonzero(~np.isnan(y_all[:, j]))

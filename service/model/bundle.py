@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import skops.io as sio
 
+from service.model import kernels
 from service.model.features import Analysis, Featurizer, FeaturizerConfig, Vector
 
 HEADS: tuple[str, ...] = ("emotional", "complex", "nuanced", "needs_human")
@@ -32,6 +33,8 @@ MODEL_FILE = "model.skops"
 METADATA_FILE = "metadata.json"
 CARD_FILE = "MODEL_CARD.md"
 BUNDLE_FORMAT = 1
+# A phrase is a run of adjacent tokens each carrying at least this share of the top token's push.
+PHRASE_FLOOR = 0.25
 # skops refuses everything else; the bundle holds plain arrays in a dict, nothing executable.
 TRUSTED_TYPES: tuple[str, ...] = (
     "numpy.ndarray",
@@ -103,33 +106,40 @@ class TriageModel:
         z = logits * self.calibration[:, 0] + self.calibration[:, 1]
         return np.asarray(1.0 / (1.0 + np.exp(-z)))
 
-    def phrases(self, analysis: Analysis, vector: Vector, head: int, *, limit: int = 3) -> list[Phrase]:
+    def score(self, analysis: Analysis) -> Scored:
+        """Calibrated probabilities of one analysed text, and every token's share of each logit."""
+        vector = self.featurizer.vectorize(analysis)
+        logits, per_token = kernels.score_and_attribute(
+            vector.index,
+            vector.value,
+            analysis.index,
+            vector.occurrence_value,
+            analysis.token_a,
+            analysis.token_b,
+            analysis.n_tokens,
+            self.weights,
+            self.intercepts,
+        )
+        return Scored(self.calibrate(logits), per_token)
+
+    def phrases(self, analysis: Analysis, scored: Scored, head: int, *, limit: int = 3) -> list[Phrase]:
         """The runs of adjacent tokens whose features most raised ``head``'s logit."""
-        n_tok = len(analysis.tokens)
-        if n_tok == 0:
+        if analysis.n_tokens == 0:
             return []
-        # An occurrence's share of the logit; a bigram's is split between its two tokens.
-        contribution = vector.occurrence_value * self.weights[analysis.index, head]
-        per_token = np.bincount(analysis.token_a, weights=contribution / 2, minlength=n_tok)
-        per_token += np.bincount(analysis.token_b, weights=contribution / 2, minlength=n_tok)
-        top = float(per_token.max(initial=0.0))
-        if top <= 0:
-            return []
-        floor = 0.25 * top
-        runs: list[Phrase] = []
-        i = 0
-        while i < n_tok:
-            if per_token[i] < floor:
-                i += 1
-                continue
-            j = i
-            while j + 1 < n_tok and per_token[j + 1] >= floor:
-                j += 1
-            weight = float(per_token[i : j + 1].sum())
-            runs.append(Phrase(analysis.tokens[i].start, analysis.tokens[j].end, weight))
-            i = j + 1
-        runs.sort(key=lambda p: p.weight, reverse=True)
-        return runs[:limit]
+        starts, ends, weights = kernels.top_phrases(
+            np.ascontiguousarray(scored.per_token[:, head]),
+            analysis.starts,
+            analysis.ends,
+            limit,
+            PHRASE_FLOOR,
+        )
+        return [Phrase(int(a), int(b), float(w)) for a, b, w in zip(starts, ends, weights, strict=True)]
+
+
+@dataclass(frozen=True)
+class Scored:
+    proba: np.ndarray  # calibrated, in HEADS order
+    per_token: np.ndarray  # (n_tokens, heads): each token's share of each head's logit
 
 
 def sha256_file(path: Path) -> str:
@@ -145,7 +155,7 @@ def save_bundle(model: TriageModel, directory: Path, *, card: str) -> Path:
     directory.mkdir(parents=True, exist_ok=False)
     state = {
         "format": np.asarray(BUNDLE_FORMAT),
-        "idf": np.asarray(model.featurizer.idf, dtype=np.float32),
+        "idf": np.asarray(model.featurizer.idf_, dtype=np.float32),
         "weights": np.asarray(model.weights, dtype=np.float32),
         "intercepts": np.asarray(model.intercepts, dtype=np.float64),
         "calibration": np.asarray(model.calibration, dtype=np.float64),
@@ -214,7 +224,7 @@ def load_bundle(directory: Path) -> TriageModel:
     if weights.shape != (config.n_features, len(HEADS)):
         raise BundleError(f"{model_path}: weights have shape {weights.shape}")
     return TriageModel(
-        featurizer=Featurizer(config, idf=np.asarray(state["idf"], dtype=np.float32)),
+        featurizer=Featurizer.from_config(config, idf=np.asarray(state["idf"], dtype=np.float32)),
         weights=weights,
         intercepts=np.asarray(state["intercepts"], dtype=np.float64),
         calibration=np.asarray(state["calibration"], dtype=np.float64),

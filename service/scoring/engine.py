@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from service.model.bundle import DIMENSIONS, HEADS, TriageModel
-from service.model.features import Analysis, Vector
+from service.model.bundle import DIMENSIONS, HEADS, Scored, TriageModel
+from service.model.features import Analysis
 from service.model.language import LanguageDetector
 from service.scoring.policy import PRIORITY_ORDER, RoutingPolicy
 from service.scoring.schemas import DimensionScores, Reason, TicketScore, TicketScoreRequest
@@ -33,13 +33,13 @@ class Scorer:
 
 
 def _phrase_reasons(
-    scorer: Scorer, ticket: TicketScoreRequest, analysis: Analysis, vector: Vector, heads: list[int]
+    scorer: Scorer, ticket: TicketScoreRequest, analysis: Analysis, scored: Scored, heads: list[int]
 ) -> list[Reason]:
     subject = ticket.subject or ""
     offset = len(subject) + len(SUBJECT_SEPARATOR) if subject else 0
     reasons: list[Reason] = []
     for head in heads:
-        for phrase in scorer.model.phrases(analysis, vector, head):
+        for phrase in scorer.model.phrases(analysis, scored, head):
             start, end = phrase.start, phrase.end
             if subject and start < offset:
                 field, source = "subject", subject
@@ -84,7 +84,10 @@ def score_ticket(*, scorer: Scorer, ticket: TicketScoreRequest) -> TicketScore:
         for m in matches
     ]
     rule_priority = min((m.priority for m in matches), key=PRIORITY_ORDER.__getitem__, default="low")
-    guess = scorer.detector.detect(ticket.text, hint=ticket.language)
+    full = f"{ticket.subject}{SUBJECT_SEPARATOR}{ticket.text}" if ticket.subject else ticket.text
+    featurizer = model.featurizer
+    analysis = featurizer.analyze(full)
+    guess = scorer.detector.detect(ticket.text, hint=ticket.language, analysis=analysis)
     common = {
         "id": ticket.id,
         "language": guess.language,
@@ -105,11 +108,8 @@ def score_ticket(*, scorer: Scorer, ticket: TicketScoreRequest) -> TicketScore:
             **common,  # type: ignore[arg-type]
         )
 
-    full = f"{ticket.subject}{SUBJECT_SEPARATOR}{ticket.text}" if ticket.subject else ticket.text
-    featurizer = model.featurizer
-    analysis = featurizer.analyze(full)
-    vector = featurizer.vectorize(analysis)
-    proba = model.calibrate(model.logits(vector))
+    scored = model.score(analysis)
+    proba = scored.proba
     needs_human = float(proba[NEEDS_HUMAN])
     by_model = needs_human >= threshold
     route = "human" if by_model or matches else "automation"
@@ -122,7 +122,7 @@ def score_ticket(*, scorer: Scorer, ticket: TicketScoreRequest) -> TicketScore:
     flagged = [HEADS.index(d) for d in DIMENSIONS if proba[HEADS.index(d)] >= dim_thresholds[d]]
     if by_model:
         flagged.append(NEEDS_HUMAN)
-    reasons = rule_reasons + _phrase_reasons(scorer, ticket, analysis, vector, flagged)
+    reasons = rule_reasons + _phrase_reasons(scorer, ticket, analysis, scored, flagged)
     return TicketScore(
         route=route,  # type: ignore[arg-type]
         needs_human=round(needs_human, 6),

@@ -1,23 +1,39 @@
 """The routing policy: threshold source, priority bands and named rules, read from a TOML file.
 
 Rules send a ticket to a human whatever the model says (a legal threat, a bereavement, a third
-contact). They are plain regular expressions in English and Dutch that ops can read and change
-without retraining; a rule that fires is named in the ticket's reasons. A policy file that does
-not parse or validate stops start-up with the line at fault.
+contact). They are regular expressions in English and Dutch that ops can read and change without
+retraining; a rule that fires is named in the ticket's reasons. A policy file that does not parse
+or validate stops start-up with the line at fault.
+
+Patterns run on RE2, not Python's backtracking ``re``: every rule is matched in one linear-time
+pass (an ``re2.Set``, about a microsecond per ticket), and no pattern an operator writes can make
+scoring hang (RE2 has no catastrophic backtracking; it refuses look-arounds and back-references).
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
+import re2
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 Priority = Literal["urgent", "high", "normal", "low"]
 PRIORITY_ORDER: dict[str, int] = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
+
+
+def _re2_options() -> re2.Options:
+    options = re2.Options()
+    options.case_sensitive = False
+    options.log_errors = False
+    return options
+
+
+def _combined(patterns: list[str]) -> str:
+    return "|".join(f"(?:{p})" for p in patterns)
 
 
 class PolicyError(Exception):
@@ -50,9 +66,10 @@ class RuleSpec(_Strict):
     def _compiles(cls, patterns: list[str]) -> list[str]:
         for pattern in patterns:
             try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from exc
+                re2.compile(pattern, _re2_options())
+            except re2.error as exc:
+                reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+                raise ValueError(f"invalid regular expression {pattern!r} (RE2 syntax): {reason}") from exc
         return patterns
 
 
@@ -75,21 +92,15 @@ class RuleMatch:
 @dataclass(frozen=True)
 class CompiledRule:
     spec: RuleSpec
-    regex: re.Pattern[str] | None
+    regex: Any | None  # an re2 pattern
 
-    def match(
-        self, *, text: str, subject: str | None, previous_contacts: int | None, tier: str | None
-    ) -> RuleMatch | None:
-        name, priority = self.spec.name, self.spec.priority
-        if self.regex is not None:
-            for field, value in (("text", text), ("subject", subject)):
-                if value and (m := self.regex.search(value)):
-                    return RuleMatch(name, priority, field, m.start(), m.end())
+    def field_match(self, *, previous_contacts: int | None, tier: str | None) -> RuleMatch | None:
+        """A match on the ticket's fields rather than its text."""
         limit = self.spec.min_previous_contacts
         if limit is not None and previous_contacts is not None and previous_contacts >= limit:
-            return RuleMatch(name, priority)
+            return RuleMatch(self.spec.name, self.spec.priority)
         if tier is not None and tier.lower() in {t.lower() for t in self.spec.customer_tiers}:
-            return RuleMatch(name, priority)
+            return RuleMatch(self.spec.name, self.spec.priority)
         return None
 
 
@@ -100,6 +111,9 @@ class RoutingPolicy:
     urgent: float
     high: float
     rules: tuple[CompiledRule, ...]
+    # One RE2 set over every rule with patterns; entry i is rules[pattern_rules[i]].
+    pattern_set: Any = field(default=None, compare=False, repr=False)
+    pattern_rules: tuple[int, ...] = ()
 
     def threshold_for(self, model_threshold: float) -> float:
         return model_threshold if self.threshold is None else self.threshold
@@ -107,11 +121,24 @@ class RoutingPolicy:
     def matches(
         self, *, text: str, subject: str | None, previous_contacts: int | None, tier: str | None
     ) -> list[RuleMatch]:
-        found = (
-            r.match(text=text, subject=subject, previous_contacts=previous_contacts, tier=tier)
-            for r in self.rules
-        )
-        return [m for m in found if m is not None]
+        """The rules that fire, in policy order; text rules carry the span that fired."""
+        found: dict[int, RuleMatch] = {}
+        if self.pattern_set is not None:
+            for field_name, value in (("text", text), ("subject", subject)):
+                if not value:
+                    continue
+                for entry in self.pattern_set.Match(value) or ():
+                    r = self.pattern_rules[entry]
+                    if r not in found:
+                        rule = self.rules[r]
+                        m = rule.regex.search(value)
+                        found[r] = RuleMatch(
+                            rule.spec.name, rule.spec.priority, field_name, m.start(), m.end()
+                        )
+        for r, rule in enumerate(self.rules):
+            if r not in found and (hit := rule.field_match(previous_contacts=previous_contacts, tier=tier)):
+                found[r] = hit
+        return [found[r] for r in sorted(found)]
 
     def band(self, probability: float) -> str:
         if probability >= self.urgent:
@@ -173,11 +200,19 @@ def load_policy(path: Path) -> RoutingPolicy:
         raise PolicyError(
             f"{path}, line {_line_of(raw, ('priority', 'high'))}: priority.high exceeds priority.urgent"
         )
+    options = _re2_options()
     rules = tuple(
-        CompiledRule(
-            r, re.compile("|".join(f"(?:{p})" for p in r.patterns), re.IGNORECASE) if r.patterns else None
-        )
+        CompiledRule(r, re2.compile(_combined(r.patterns), options) if r.patterns else None)
         for r in spec.rules
     )
+    pattern_rules = tuple(i for i, r in enumerate(rules) if r.regex is not None)
+    pattern_set = None
+    if pattern_rules:
+        pattern_set = re2.Set.SearchSet(options)
+        for i in pattern_rules:
+            pattern_set.Add(_combined(rules[i].spec.patterns))
+        pattern_set.Compile()
     threshold = None if spec.routing.threshold == "model" else float(spec.routing.threshold)
-    return RoutingPolicy(spec.version, threshold, spec.priority.urgent, spec.priority.high, rules)
+    return RoutingPolicy(
+        spec.version, threshold, spec.priority.urgent, spec.priority.high, rules, pattern_set, pattern_rules
+    )

@@ -17,7 +17,7 @@ def test_same_data_and_seed_give_the_same_model(seed_rows: list[LabelledTicket])
     a = train_model(rows, RECIPE).model
     b = train_model(rows, RECIPE).model
     np.testing.assert_array_equal(a.weights, b.weights)
-    np.testing.assert_array_equal(a.featurizer.idf, b.featurizer.idf)
+    np.testing.assert_array_equal(a.featurizer.idf_, b.featurizer.idf_)
     assert a.threshold == b.threshold
     c = train_model(rows, Recipe(name="t", bits=12, folds=3, seed=7)).model
     assert not np.array_equal(a.weights, c.weights)

@@ -2,32 +2,37 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
+from sklearn.base import clone
 
-from service.model.features import CHAR_BLOCK, WORD_BLOCK, Featurizer, FeaturizerConfig
+from service.model.features import CHAR_BLOCK, WORD_BLOCK, Featurizer
+from training.data import LabelledTicket
 
 
 @pytest.fixture
 def featurizer() -> Featurizer:
-    f = Featurizer(FeaturizerConfig(bits=16))
-    return f.fit(["ik wil mijn factuur", "I am FURIOUS about this!!", "hello world"])
+    return Featurizer(bits=16).fit(["ik wil mijn factuur", "I am FURIOUS about this!!", "hello world"])
 
 
 def test_tokens_keep_offsets_into_the_original_text(featurizer: Featurizer) -> None:
     text = "Ik ben BOOS!! Factuur graag"
-    tokens = featurizer.tokenize(text)
-    assert [text[t.start : t.end].lower() for t in tokens] == [t.text for t in tokens]
+    assert [(text[s:e].lower(), tok) for s, e, tok in featurizer.tokenize(text)] == [
+        (tok, tok) for tok in ["ik", "ben", "boos", "!!", "factuur", "graag"]
+    ]
 
 
-def test_offsets_survive_characters_that_grow_when_lowercased(featurizer: Featurizer) -> None:
-    text = "İstanbul boos"
+def test_offsets_survive_unicode(featurizer: Featurizer) -> None:
+    text = "İstanbul 😡 “boos” naïef"
     tokens = featurizer.tokenize(text)
-    assert text[tokens[-1].start : tokens[-1].end] == "boos"
+    assert [text[s:e] for s, e, _ in tokens] == ["İstanbul", "😡", "“", "boos", "”", "naïef"]
 
 
 def test_digits_are_folded_and_punctuation_runs_kept(featurizer: Featurizer) -> None:
-    tokens = [t.text for t in featurizer.tokenize("Order 12345 late?? ok! :)")]
+    tokens = [t for _, _, t in featurizer.tokenize("Order 12345 late?? ok! :)")]
     assert tokens == ["order", "00000", "late", "??", "ok", "!", ":)"]
 
 
@@ -46,11 +51,22 @@ def test_bigram_and_caps_occurrences_point_at_their_tokens(featurizer: Featurize
     assert len(analysis.index[words]) == 3 + 2 + 1  # unigrams, bigrams, one ALLCAPS marker
 
 
+HASH_PROBE = "from service.model.features import Featurizer; print(sorted(Featurizer(bits=18).analyze('Hello, wereld!').index.tolist())[:4])"
+
+
 def test_hash_is_stable_across_processes() -> None:
     # Bundles depend on these buckets: a change here silently breaks every trained model.
-    analysis = Featurizer(FeaturizerConfig(bits=18)).analyze("hello")
-    assert analysis.index[0] == 92155
-    assert sorted(analysis.index.tolist())[:3] == [19296, 29131, 83570]
+    expected = sorted(Featurizer(bits=18).analyze("Hello, wereld!").index.tolist())[:4]
+    for seed in ("0", "12345"):
+        out = subprocess.run(
+            [sys.executable, "-c", HASH_PROBE],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={"PYTHONHASHSEED": seed, "PATH": ""},
+        ).stdout
+        assert out.strip() == str(expected)
+    assert expected == [655, 28705, 31889, 43550]
 
 
 def test_rows_are_normalised_per_block(featurizer: Featurizer) -> None:
@@ -65,6 +81,35 @@ def test_empty_text_gives_an_empty_row(featurizer: Featurizer) -> None:
 
 
 def test_unfitted_featurizer_refuses_to_vectorize() -> None:
-    f = Featurizer(FeaturizerConfig(bits=10))
-    with pytest.raises(RuntimeError):
+    f = Featurizer(bits=10)
+    with pytest.raises(RuntimeError, match="not fitted"):
         f.vectorize(f.analyze("hello"))
+
+
+def test_is_a_scikit_learn_transformer(featurizer: Featurizer) -> None:
+    copy = clone(featurizer)
+    assert copy.get_params() == {
+        "bits": 16,
+        "char_min": 3,
+        "char_max": 5,
+        "word_bigrams": True,
+        "caps_marker": True,
+    }
+    assert not hasattr(copy, "idf_")
+    assert copy.fit_transform(["a b c", "c d"]).shape == (2, 1 << 16)
+
+
+def test_batch_and_single_ticket_features_are_identical(seed_rows: list[LabelledTicket]) -> None:
+    """Training builds rows in a batch, serving one ticket at a time: the features must agree."""
+    texts = [r.model_text for r in seed_rows]
+    featurizer = Featurizer(bits=18).fit(texts)
+    batch = featurizer.transform(texts)
+    assert len(texts) >= 2000
+    for i, text in enumerate(texts):
+        vector = featurizer.vectorize(featurizer.analyze(text))
+        row = batch.getrow(i)
+        # a bucket may hold a word and a character feature: the row sums them
+        merged: dict[int, float] = {}
+        for bucket, value in zip(vector.index.tolist(), vector.value.tolist(), strict=True):
+            merged[bucket] = merged.get(bucket, 0.0) + value
+        assert dict(zip(row.indices.tolist(), row.data.tolist(), strict=True)) == pytest.approx(merged)

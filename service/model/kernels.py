@@ -1,0 +1,253 @@
+"""The featurizer's inner loops, compiled with numba.
+
+Scoring one ticket walks every character a few times; in Python or in many small numpy calls that
+costs far more than the model itself. These functions are compiled once per machine (numba caches
+the machine code beside this file, or under ``NUMBA_CACHE_DIR``) and need no C compiler at
+install time: llvmlite ships LLVM in its wheel.
+
+Hashing is a polynomial hash over Unicode code points in wrap-around uint64 arithmetic, then a
+multiplicative mix: it depends only on the text, never on the process or the machine.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+P = np.uint64(1_000_003)
+GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+BIGRAM_MULT = np.uint64(0x100000001B3)
+SEED_UNIGRAM = np.uint64(0x1234567)
+SEED_BIGRAM = np.uint64(0x2345678)
+SEED_CAPS = np.uint64(0x3456789)
+SEED_CHAR = np.uint64(0x4567890)
+CAPS_HASH = np.uint64(0x5A5A5A5A)
+SPACE = np.uint64(32)
+SEPARATOR = 0
+
+
+@njit(cache=True, nogil=True)
+def _mix(h: np.uint64, seed: np.uint64, shift: np.uint64) -> np.int64:
+    return np.int64(((h ^ seed) * GOLDEN) >> shift)
+
+
+@njit(cache=True, nogil=True)
+def analyze_codepoints(
+    cp: np.ndarray,
+    original: np.ndarray,
+    classes: np.ndarray,
+    bits: int,
+    char_min: int,
+    char_max: int,
+    bigrams: bool,
+    caps: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Tokens and hashed feature occurrences of one text.
+
+    ``cp``: lower-cased, digit-folded code points; ``original``: the code points as written (for
+    the shouting marker); ``classes``: 0 separator, 1 word character, 2 punctuation. A token is a
+    maximal run of one non-separator class. Returns token starts, ends and raw unigram hashes, then
+    for each occurrence its bucket, block (0 words, 1 characters) and first and last token.
+    """
+    n = len(cp)
+    shift = np.uint64(64 - bits)
+    starts = np.empty(n, np.int64)
+    ends = np.empty(n, np.int64)
+    n_tok = 0
+    i = 0
+    while i < n:
+        c = classes[i]
+        if c == SEPARATOR:
+            i += 1
+            continue
+        j = i + 1
+        while j < n and classes[j] == c:
+            j += 1
+        starts[n_tok] = i
+        ends[n_tok] = j
+        n_tok += 1
+        i = j
+    starts = starts[:n_tok]
+    ends = ends[:n_tok]
+
+    # Upper bound on occurrences: unigram + bigram + caps per token, and per token at most
+    # (len + 2) windows for each n-gram size.
+    n_sizes = max(char_max - char_min + 1, 0)
+    cap = 3 * n_tok + n_sizes * (n + 2 * n_tok)
+    index = np.empty(cap, np.int64)
+    block = np.empty(cap, np.int8)
+    tok_a = np.empty(cap, np.int64)
+    tok_b = np.empty(cap, np.int64)
+    uni = np.empty(n_tok, np.uint64)
+    k = 0
+    for t in range(n_tok):
+        h = np.uint64(0)
+        for p in range(starts[t], ends[t]):
+            h = h * P + np.uint64(cp[p])
+        uni[t] = h
+        index[k] = _mix(h, SEED_UNIGRAM, shift)
+        block[k] = 0
+        tok_a[k] = t
+        tok_b[k] = t
+        k += 1
+    if bigrams:
+        for t in range(n_tok - 1):
+            index[k] = _mix(uni[t] * BIGRAM_MULT + uni[t + 1], SEED_BIGRAM, shift)
+            block[k] = 0
+            tok_a[k] = t
+            tok_b[k] = t + 1
+            k += 1
+    if caps:
+        for t in range(n_tok):
+            upper = 0
+            lower = 0
+            for p in range(starts[t], ends[t]):
+                o = original[p]
+                if 65 <= o <= 90:
+                    upper += 1
+                elif 97 <= o <= 122:
+                    lower += 1
+            if upper >= 3 and lower == 0:
+                index[k] = _mix(CAPS_HASH, SEED_CAPS, shift)
+                block[k] = 0
+                tok_a[k] = t
+                tok_b[k] = t
+                k += 1
+    # Character n-grams of " token ", as scikit-learn's char_wb analyzer makes them.
+    for t in range(n_tok):
+        length = ends[t] - starts[t] + 2
+        for size in range(char_min, char_max + 1):
+            if size > length:
+                break
+            seed = SEED_CHAR + np.uint64(size)
+            for w in range(length - size + 1):
+                h = np.uint64(0)
+                for q in range(w, w + size):
+                    if q == 0 or q == length - 1:
+                        h = h * P + SPACE
+                    else:
+                        h = h * P + np.uint64(cp[starts[t] + q - 1])
+                index[k] = _mix(h, seed, shift)
+                block[k] = 1
+                tok_a[k] = t
+                tok_b[k] = t
+                k += 1
+    return starts, ends, uni, index[:k], block[:k], tok_a[:k], tok_b[:k]
+
+
+@njit(cache=True, nogil=True)
+def weigh(
+    index: np.ndarray, block: np.ndarray, idf: np.ndarray, bits: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sublinear tf-idf per (block, bucket), each block L2-normalised.
+
+    Returns the unique buckets (in order of first occurrence), their values, and each
+    occurrence's share of its bucket's value. Counting uses a small open-addressing table, so the
+    cost is linear in the number of occurrences.
+    """
+    m = len(index)
+    size = 16
+    while size < 2 * m:
+        size <<= 1
+    table_key = np.full(size, -1, np.int64)
+    table_slot = np.empty(size, np.int64)
+    buckets = np.empty(m, np.int64)
+    ublock = np.empty(m, np.int64)
+    counts = np.zeros(m, np.int64)
+    slot = np.empty(m, np.int64)
+    n_unique = 0
+    for r in range(m):
+        key = index[r] + (np.int64(block[r]) << bits)
+        pos = (key * np.int64(0x9E3779B1)) & (size - 1)
+        while table_key[pos] != -1 and table_key[pos] != key:
+            pos = (pos + 1) & (size - 1)
+        if table_key[pos] == -1:
+            table_key[pos] = key
+            table_slot[pos] = n_unique
+            buckets[n_unique] = index[r]
+            ublock[n_unique] = block[r]
+            n_unique += 1
+        u = table_slot[pos]
+        counts[u] += 1
+        slot[r] = u
+    values = np.empty(n_unique, np.float64)
+    norms = np.zeros(2)
+    for u in range(n_unique):
+        value = (1.0 + np.log(counts[u])) * idf[buckets[u]]
+        values[u] = value
+        norms[ublock[u]] += value * value
+    for b in range(2):
+        norms[b] = np.sqrt(norms[b]) if norms[b] > 0 else 1.0
+    for u in range(n_unique):
+        values[u] /= norms[ublock[u]]
+    share = np.empty(m, np.float64)
+    for r in range(m):
+        u = slot[r]
+        share[r] = values[u] / counts[u]
+    return buckets[:n_unique], values, share
+
+
+@njit(cache=True, nogil=True)
+def score_and_attribute(
+    buckets: np.ndarray,
+    values: np.ndarray,
+    index: np.ndarray,
+    share: np.ndarray,
+    tok_a: np.ndarray,
+    tok_b: np.ndarray,
+    n_tok: int,
+    weights: np.ndarray,
+    intercepts: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each head's logit, and each token's exact share of it (a bigram's split over its two tokens)."""
+    n_heads = weights.shape[1]
+    logits = intercepts.copy()
+    for u in range(len(buckets)):
+        for h in range(n_heads):
+            logits[h] += values[u] * weights[buckets[u], h]
+    per_token = np.zeros((n_tok, n_heads))
+    for r in range(len(index)):
+        for h in range(n_heads):
+            c = 0.5 * share[r] * weights[index[r], h]
+            per_token[tok_a[r], h] += c
+            per_token[tok_b[r], h] += c
+    return logits, per_token
+
+
+@njit(cache=True, nogil=True)
+def top_phrases(
+    contribution: np.ndarray, starts: np.ndarray, ends: np.ndarray, limit: int, floor_share: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Runs of adjacent tokens each carrying at least ``floor_share`` of the top token's share.
+
+    Returns the ``limit`` runs with the largest summed contribution: start, end and weight.
+    """
+    n = len(contribution)
+    top = 0.0
+    for i in range(n):
+        if contribution[i] > top:
+            top = contribution[i]
+    run_start = np.empty(n, np.int64)
+    run_end = np.empty(n, np.int64)
+    run_weight = np.empty(n, np.float64)
+    if top <= 0.0:
+        return run_start[:0], run_end[:0], run_weight[:0]
+    floor = floor_share * top
+    k = 0
+    i = 0
+    while i < n:
+        if contribution[i] < floor:
+            i += 1
+            continue
+        j = i
+        total = contribution[i]
+        while j + 1 < n and contribution[j + 1] >= floor:
+            j += 1
+            total += contribution[j]
+        run_start[k] = starts[i]
+        run_end[k] = ends[j]
+        run_weight[k] = total
+        k += 1
+        i = j + 1
+    order = np.argsort(-run_weight[:k])[:limit]
+    return run_start[order], run_end[order], run_weight[order]
