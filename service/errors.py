@@ -11,7 +11,36 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from service.scoring.schemas import redact_loc
+
+
+class ErrorDetail(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ErrorInfo(BaseModel):
+    code: str
+    message: str
+    details: list[ErrorDetail] | None = None
+
+
+class ErrorResponse(BaseModel):
+    """Every error the service returns has this shape."""
+
+    error: ErrorInfo
+    request_id: str | None
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    413: {"model": ErrorResponse, "description": "The request body is larger than TRIAGE_MAX_BODY_BYTES."},
+    422: {"model": ErrorResponse, "description": "The body is not valid JSON or breaks the schema."},
+    503: {"model": ErrorResponse, "description": "The model is not loaded yet."},
+}
 
 
 class TriageError(Exception):
@@ -41,7 +70,7 @@ def _body(
 
 def _safe_details(exc: RequestValidationError) -> list[dict[str, Any]]:
     return [
-        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+        {"loc": redact_loc(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
         for e in exc.errors()
     ]
 

@@ -21,7 +21,6 @@ from service.scoring.policy import load_policy
 from service.scoring.router import router as scoring_router
 from service.scoring.schemas import TicketScoreRequest
 
-
 WARM_UP_TICKET = TicketScoreRequest(
     text="Hello, this is the third time I write: my invoice is wrong and I am worried. Dank je wel!",
     subject="warm-up",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 import time
 import uuid
 from typing import Any
@@ -41,15 +42,38 @@ LANGUAGES = Counter(
 MODEL_INFO = Info("triage_model", "The model and routing policy serving requests.")
 
 
+class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stdout`` is at the time (test capture, a redirected stream)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stdout
+        super().emit(record)
+
+
 def configure_logging(level: str = "info") -> None:
-    logging.basicConfig(format="%(message)s", level=level.upper())
+    """JSON lines on standard output, for our events and for uvicorn's and the libraries' alike."""
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    handler = _StdoutHandler()
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processor=structlog.processors.JSONRenderer(),
+            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error"):
+        logging.getLogger(name).handlers = []
+        logging.getLogger(name).propagate = True
+    # The middleware logs every request with its id; uvicorn's access line would repeat it.
+    logging.getLogger("uvicorn.access").disabled = True
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.JSONRenderer(),
-        ],
+        processors=[*shared, structlog.processors.JSONRenderer()],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
         # Standard output, looked up at each call (twelve-factor logs; test capture works too).
         logger_factory=structlog.PrintLoggerFactory(),
@@ -84,10 +108,13 @@ class RequestContextMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         status = 500
 
+        started_response = False
+
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started_response
             if message["type"] == "http.response.start":
                 status = message["status"]
+                started_response = True
                 message["headers"] = [*message.get("headers", []), (REQUEST_ID_HEADER, request_id.encode())]
             await send(message)
 
@@ -103,7 +130,27 @@ class RequestContextMiddleware:
             if body_receive is None:
                 await self._too_large(send_with_id, request_id)
                 return
-            await self.app(scope, body_receive, send_with_id)
+            try:
+                await self.app(scope, body_receive, send_with_id)
+            except Exception as exc:
+                # Answer here, inside the request's context, so a 500 carries its request id too.
+                # Only the exception's type is logged: its message may quote the request.
+                logger.error("unhandled error", error_type=type(exc).__name__)
+                if started_response:
+                    raise
+                status = 500
+                body = _error_body("internal_error", "internal server error", request_id)
+                await send_with_id(
+                    {
+                        "type": "http.response.start",
+                        "status": 500,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
+                        ],
+                    }
+                )
+                await send_with_id({"type": "http.response.body", "body": body})
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")

@@ -11,12 +11,13 @@ import sys
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TextIO
+from typing import Annotated, Any, BinaryIO, TextIO
 
 import typer
 
 from service.config import get_settings
 from service.model.bundle import HEADS, BundleError, TriageModel, load_bundle, resolve_bundle_dir
+from service.scoring.schemas import redact_loc
 
 app = typer.Typer(
     help="Ticket triage: train, evaluate and serve the model that routes tickets to humans.",
@@ -80,6 +81,7 @@ def serve(
         port=port or settings.port,
         workers=workers or settings.workers,
         log_level=settings.log_level,
+        log_config=None,  # the app's JSON logging (service.observability) formats uvicorn's lines too
         access_log=False,  # the app logs each request itself, with its request id
         proxy_headers=False,
     )
@@ -116,6 +118,10 @@ def train(
     from training.train import Recipe
 
     params: dict[str, Any] = {"name": recipe.value}
+    if target_recall is not None and target_share is not None:
+        raise _fail("give --target-share or --target-recall, not both")
+    if public_data is not None and not public_data.is_dir():
+        raise _fail(f"--public-data {public_data}: no such folder")
     if target_recall is not None:
         params.update(target_recall=target_recall, target_share=None, assumed_prevalence=None)
     elif target_share is not None:
@@ -255,10 +261,6 @@ def score(
     typer.echo(f"model {result.model_version}, policy {result.policy_version}")
 
 
-def _open_in(path: str) -> TextIO:
-    return sys.stdin if path == "-" else open(path, encoding="utf-8")
-
-
 def _open_out(path: str) -> TextIO:
     return sys.stdout if path == "-" else open(path, "w", encoding="utf-8")
 
@@ -271,21 +273,36 @@ def score_file(
 ) -> None:
     """Score a JSONL file line by line: each output line is the API's result for that ticket.
 
-    A line that is not a valid ticket gives ``{"line": N, "id": ..., "error": ...}`` in its place,
-    so output lines stay aligned with input lines; the command then exits with status 1.
+    Every non-blank input line gives one output line, in order. A line that is not a valid
+    ticket (bad JSON, not UTF-8, a schema error) gives ``{"line": N, "id": ..., "error": ...}`` in
+    its place, and the command then exits with status 1.
     """
     from pydantic import ValidationError
 
     from service.scoring.engine import score_ticket
     from service.scoring.schemas import TicketScoreRequest
 
+    if input_path != "-" and not Path(input_path).is_file():
+        raise _fail(f"{input_path}: no such file")
+    if "-" not in (input_path, output_path) and Path(input_path).resolve() == Path(output_path).resolve():
+        raise _fail("IN and OUT are the same file; the output would overwrite the tickets")
     scorer = _build_scorer(model)
     errors = scored = 0
-    src = _open_in(input_path)
-    dst = _open_out(output_path)
+    src: BinaryIO = sys.stdin.buffer if input_path == "-" else open(input_path, "rb")  # noqa: SIM115
     try:
-        for number, line in enumerate(src, start=1):
-            if not line.strip():
+        dst = _open_out(output_path)
+    except OSError as exc:
+        src.close()
+        raise _fail(f"{output_path}: {exc.strerror}") from exc
+    try:
+        for number, raw in enumerate(src, start=1):
+            if not raw.strip():
+                continue
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                errors += 1
+                dst.write(json.dumps({"line": number, "id": None, "error": "line is not UTF-8 text"}) + "\n")
                 continue
             try:
                 ticket = TicketScoreRequest.model_validate_json(line)
@@ -296,7 +313,7 @@ def score_file(
             dst.write(score_ticket(scorer=scorer, ticket=ticket).model_dump_json() + "\n")
             scored += 1
     finally:
-        if src is not sys.stdin:
+        if src is not sys.stdin.buffer:
             src.close()
         if dst is not sys.stdout:
             dst.close()
@@ -316,7 +333,9 @@ def _id_of(line: str) -> str | None:
 
 def _summarise(exc: Any) -> str:
     # Never echo the input: pydantic's messages name the field and the rule only.
-    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
+    return "; ".join(
+        f"{'.'.join(map(str, redact_loc(e['loc']))) or 'body'}: {e['msg']}" for e in exc.errors()
+    )
 
 
 def main() -> None:

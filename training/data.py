@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ class LabelledTicket:
     language: str | None = None
     subject: str | None = None
     domain: str | None = None
+    origin: str = ""  # "file:line", for error messages
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -69,36 +71,42 @@ class DataValidationError(Exception):
 def _records(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
     """(line number, record) pairs; a record that cannot be parsed is yielded as an error string."""
     suffix = path.suffix.lower()
-    if suffix in {".jsonl", ".ndjson"}:
-        with path.open(encoding="utf-8") as fh:
-            for number, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    yield number, f"not valid JSON ({exc.msg})"
-                    continue
-                yield number, obj if isinstance(obj, dict) else "not a JSON object"
-    elif suffix == ".csv":
-        with path.open(encoding="utf-8", newline="") as fh:
-            reader = csv.reader(fh)
-            header = next(reader, None)
-            if header is None:
-                yield 1, "empty file"
-                return
-            header = [h.strip() for h in header]
-            yield 1, {"__header__": header}
-            start = reader.line_num + 1
-            for row in reader:
-                if any(cell.strip() for cell in row):
-                    if len(row) != len(header):
-                        yield start, f"has {len(row)} fields, the header has {len(header)}"
-                    else:
-                        yield start, dict(zip(header, row, strict=True))
-                start = reader.line_num + 1
-    else:
+    if suffix not in {".jsonl", ".ndjson", ".csv"}:
         yield 0, f"unsupported file type {suffix!r} (use .csv or .jsonl)"
+        return
+    raw = path.read_bytes()
+    try:
+        # utf-8-sig: spreadsheet programs often start a UTF-8 CSV with a byte-order mark.
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        yield raw[: exc.start].count(b"\n") + 1, "not UTF-8 text (save the file as UTF-8)"
+        return
+    if suffix in {".jsonl", ".ndjson"}:
+        for number, line in enumerate(text.split("\n"), start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield number, f"not valid JSON ({exc.msg})"
+                continue
+            yield number, obj if isinstance(obj, dict) else "not a JSON object"
+        return
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, None)
+    if header is None:
+        yield 1, "empty file"
+        return
+    header = [h.strip() for h in header]
+    yield 1, {"__header__": header}
+    start = reader.line_num + 1
+    for row in reader:
+        if any(cell.strip() for cell in row):
+            if len(row) != len(header):
+                yield start, f"has {len(row)} fields, the header has {len(header)}"
+            else:
+                yield start, dict(zip(header, row, strict=True))
+        start = reader.line_num + 1
 
 
 def _label(value: Any) -> int | None:
@@ -177,6 +185,7 @@ def read_labelled_file(path: Path, *, source: str | None = None) -> list[Labelle
                 language=_optional_str(record.get("language")),
                 subject=_optional_str(record.get("subject")),
                 domain=_optional_str(record.get("domain")),
+                origin=f"{name}:{line}",
             )
         )
     if not issues and not rows:
@@ -208,6 +217,17 @@ def read_labelled(paths: Iterable[Path], *, source: str | None = None) -> list[L
             rows.extend(read_labelled_file(file, source=source))
         except DataValidationError as exc:
             issues.extend(exc.issues)
+    first_seen: dict[str, str] = {}
+    for row in rows:
+        if row.id is None:
+            continue
+        if row.id in first_seen:
+            where, _, line = row.origin.rpartition(":")
+            issues.append(
+                DataIssue(where, int(line), "id", f"duplicate id {row.id!r} (first at {first_seen[row.id]})")
+            )
+        else:
+            first_seen[row.id] = row.origin
     if issues:
         raise DataValidationError(issues)
     return rows

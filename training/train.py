@@ -36,7 +36,7 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from service.model.bundle import DIMENSIONS, HEADS, TriageModel
 from service.model.features import Featurizer
-from training.data import LabelledTicket, text_digest
+from training.data import DataIssue, DataValidationError, LabelledTicket, text_digest
 from training.evaluate import evaluate_predictions, label_matrix
 
 Report = Callable[[str], None]
@@ -144,6 +144,27 @@ def choose_threshold(y: np.ndarray, p: np.ndarray, recipe: Recipe) -> float:
     return float(p[order][min(k, len(p) - 1)])
 
 
+def check_trainable(primary: Sequence[LabelledTicket], recipe: Recipe) -> None:
+    """Every head needs both classes in every cross-validation fold; say so before training."""
+    need = 2 * recipe.folds
+    issues = []
+    for head in HEADS:
+        values = [r.labels[head] for r in primary if r.labels.get(head) is not None]
+        positives = sum(v or 0 for v in values)
+        negatives = len(values) - positives
+        if positives < need or negatives < need:
+            issues.append(
+                DataIssue(
+                    "(all training files)",
+                    0,
+                    head,
+                    f"needs at least {need} rows labelled 1 and {need} labelled 0, found {positives} and {negatives}",
+                )
+            )
+    if issues:
+        raise DataValidationError(issues)
+
+
 def split_primary(
     rows: list[LabelledTicket], recipe: Recipe
 ) -> tuple[list[LabelledTicket], list[LabelledTicket]]:
@@ -168,6 +189,7 @@ def train_model(
 ) -> TrainingResult:
     """Train, cross-validate and evaluate on the held-out split; returns the model and its figures."""
     started = time.perf_counter()
+    check_trainable(primary, recipe)
     primary_train, test_rows = split_primary(primary, recipe)
     train_rows = primary_train + list(auxiliary)
     primary_sources = {r.source for r in primary}

@@ -18,14 +18,16 @@ import hashlib
 import json
 import zipfile
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import skops.io as sio
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from service.model import kernels
-from service.model.features import Analysis, Featurizer, FeaturizerConfig, Vector
+from service.model.features import HASHING, Analysis, Featurizer, FeaturizerConfig, Vector
 
 HEADS: tuple[str, ...] = ("emotional", "complex", "nuanced", "needs_human")
 DIMENSIONS: tuple[str, ...] = HEADS[:3]
@@ -47,6 +49,51 @@ TRUSTED_TYPES: tuple[str, ...] = (
 
 class BundleError(Exception):
     """A bundle is missing, tampered with, or holds types we do not trust."""
+
+
+Probability = Annotated[float, Field(gt=0, lt=1)]
+
+
+class _Thresholds(BaseModel):
+    emotional: Probability
+    complex: Probability
+    nuanced: Probability
+    needs_human: Probability
+
+
+class _FeaturizerMetadata(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    bits: Annotated[int, Field(ge=8, le=24)]
+    char_min: Annotated[int, Field(ge=1)]
+    char_max: Annotated[int, Field(ge=1)]
+    word_bigrams: bool
+    caps_marker: bool
+    hashing: str
+
+    @field_validator("hashing")
+    @classmethod
+    def _same_hashing(cls, value: str) -> str:
+        if value != HASHING:
+            raise ValueError(
+                f"made with feature hashing {value!r}; this version of the service uses {HASHING!r}"
+            )
+        return value
+
+
+class BundleMetadata(BaseModel):
+    """What serving relies on in ``metadata.json``; the rest is documentation."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: Annotated[str, Field(min_length=1)]
+    version: Annotated[str, Field(min_length=1)]
+    created_at: datetime
+    bundle_format: Literal[1]
+    model_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    languages: Annotated[list[str], Field(min_length=1)]
+    thresholds: _Thresholds
+    featurizer: _FeaturizerMetadata
 
 
 @dataclass(frozen=True)
@@ -219,7 +266,12 @@ def load_bundle(directory: Path) -> TriageModel:
     state = sio.load(model_path, trusted=list(TRUSTED_TYPES))
     if not isinstance(state, dict) or int(state.get("format", -1)) != BUNDLE_FORMAT:
         raise BundleError(f"{model_path}: not a bundle of format {BUNDLE_FORMAT}")
-    config = FeaturizerConfig(**metadata["featurizer"])
+    try:
+        checked = BundleMetadata.model_validate(metadata)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise BundleError(f"{meta_path}: invalid metadata ({problems})") from exc
+    config = FeaturizerConfig(**checked.featurizer.model_dump())
     weights = np.ascontiguousarray(state["weights"], dtype=np.float32)
     if weights.shape != (config.n_features, len(HEADS)):
         raise BundleError(f"{model_path}: weights have shape {weights.shape}")
@@ -239,7 +291,15 @@ def resolve_bundle_dir(models_dir: Path, name: str, version: str | None) -> Path
         return base / version
     if not base.is_dir():
         raise BundleError(f"{base}: no such model (set TRIAGE_MODELS_DIR or TRIAGE_MODEL_NAME)")
-    versions = sorted(p for p in base.iterdir() if (p / METADATA_FILE).is_file())
+    versions = [p for p in base.iterdir() if (p / METADATA_FILE).is_file()]
     if not versions:
         raise BundleError(f"{base}: holds no model version")
-    return versions[-1]
+    # Newest by creation time, not by name: "v10" is newer than "v9".
+    return max(versions, key=lambda p: (_created_at(p), p.name))
+
+
+def _created_at(directory: Path) -> str:
+    try:
+        return str(json.loads((directory / METADATA_FILE).read_text()).get("created_at", ""))
+    except (OSError, json.JSONDecodeError):
+        return ""

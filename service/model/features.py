@@ -82,6 +82,11 @@ def _lower(text: str) -> str:
     return "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
 
 
+# Names the tokenizer and hash functions; a bundle made with another one is refused, since its
+# weights would be read against the wrong buckets.
+HASHING = "codepoint-poly-1"
+
+
 @dataclass(frozen=True)
 class FeaturizerConfig:
     """Parameters of the featurizer; stored in every bundle's metadata."""
@@ -91,6 +96,7 @@ class FeaturizerConfig:
     char_max: int = 5
     word_bigrams: bool = True
     caps_marker: bool = True
+    hashing: str = HASHING
 
     @property
     def n_features(self) -> int:
@@ -145,7 +151,10 @@ class Featurizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
 
     @classmethod
     def from_config(cls, config: FeaturizerConfig, idf: np.ndarray | None = None) -> Featurizer:
-        featurizer = cls(**asdict(config))
+        params = asdict(config)
+        if params.pop("hashing") != HASHING:
+            raise ValueError(f"features hashed with {config.hashing!r}, this featurizer uses {HASHING!r}")
+        featurizer = cls(**params)
         if idf is not None:
             featurizer.idf_ = idf
         return featurizer

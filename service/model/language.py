@@ -157,8 +157,9 @@ class LanguageDetector:
         if confidence >= self.min_confidence and letters >= self.min_letters:
             return LanguageGuess(best, float(confidence), False)
         # Too uncertain to refuse: score it as the caller's language or the likeliest supported one.
-        if hint in self.supported:
-            return LanguageGuess(str(hint), float(confidence), True)
+        base = hint.split("-")[0].lower() if hint else None
+        if base in self.supported:
+            return LanguageGuess(str(base), float(confidence), True)
         for lang, prob in self._identifier.rank(sample):
             if lang in self.supported:
                 return LanguageGuess(lang, float(prob), True)

@@ -66,10 +66,14 @@ class RuleSpec(_Strict):
     def _compiles(cls, patterns: list[str]) -> list[str]:
         for pattern in patterns:
             try:
-                re2.compile(pattern, _re2_options())
+                compiled = re2.compile(pattern, _re2_options())
             except re2.error as exc:
                 reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
                 raise ValueError(f"invalid regular expression {pattern!r} (RE2 syntax): {reason}") from exc
+            if compiled.search("") is not None:
+                raise ValueError(
+                    f"pattern {pattern!r} matches an empty text, so it would fire on every ticket"
+                )
         return patterns
 
 
@@ -186,10 +190,11 @@ def load_policy(path: Path) -> RoutingPolicy:
     try:
         spec = PolicyFile.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        line = _line_of(raw, tuple(first["loc"]))
-        raise PolicyError(f"{path}, line {line}: {where}: {first['msg']}") from exc
+        problems = [
+            f"line {_line_of(raw, tuple(e['loc']))}: {'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+            for e in exc.errors()
+        ]
+        raise PolicyError(f"{path}, " + "; ".join(problems)) from exc
     names = [r.name for r in spec.rules]
     for i, name in enumerate(names):
         if name in names[:i]:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from service.deps import ScorerDep
+from service.errors import ERROR_RESPONSES
 from service.scoring.schemas import BatchScoreRequest, BatchScoreResponse, TicketScore, TicketScoreRequest
 from service.scoring.service import score_and_record
 
-router = APIRouter(prefix="/v1", tags=["scoring"])
+router = APIRouter(prefix="/v1", tags=["scoring"], responses=ERROR_RESPONSES)
 
 
 @router.post("/score", response_model=TicketScore)

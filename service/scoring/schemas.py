@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -104,3 +104,13 @@ class TicketScore(BaseModel):
 
 class BatchScoreResponse(BaseModel):
     results: list[TicketScore]
+
+
+def redact_loc(loc: Any) -> list[Any]:
+    """An error location with the client's own keys (metadata keys) replaced by "[key]"."""
+    parts = list(loc)
+    for i, part in enumerate(parts[:-1]):
+        if part == "metadata":
+            parts[i + 1] = "[key]"
+            break
+    return parts

@@ -54,7 +54,7 @@ async def test_batch_keeps_order_and_ids(client: httpx.AsyncClient) -> None:
         ({"text": "hi", "previous_contacts": -1}, ["body", "previous_contacts"]),
         ({"text": "hi", "previous_contacts": "3"}, ["body", "previous_contacts"]),
         ({"text": "hi", "customer": {"tier": "vip", "x": 1}}, ["body", "customer", "x"]),
-        ({"text": "hi", "metadata": {"k": 1}}, ["body", "metadata", "k"]),
+        ({"text": "hi", "metadata": {"k": 1}}, ["body", "metadata", "[key]"]),
         ({"text": "hi", "metadata": {f"k{i}": "v" for i in range(51)}}, ["body", "metadata"]),
         ({}, ["body", "text"]),
     ],
@@ -148,3 +148,40 @@ async def test_openapi_docs(client: httpx.AsyncClient) -> None:
     schema = (await client.get("/openapi.json")).json()
     assert "/v1/score" in schema["paths"]
     assert "/v1/score/batch" in schema["paths"]
+
+
+async def test_an_unexpected_error_is_a_json_500_with_the_request_id(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken(**_: object) -> None:
+        raise RuntimeError(SECRET)
+
+    monkeypatch.setattr("service.scoring.router.score_and_record", broken)
+    r = await client.post("/v1/score", json={"text": SECRET}, headers={"x-request-id": "req-500"})
+    assert r.status_code == 500
+    assert r.json() == {
+        "error": {"code": "internal_error", "message": "internal server error"},
+        "request_id": "req-500",
+    }
+    assert r.headers["x-request-id"] == "req-500"
+    out = capsys.readouterr().out
+    assert "RuntimeError" in out and "overleden" not in out
+
+
+async def test_metadata_keys_are_not_echoed_in_errors(client: httpx.AsyncClient) -> None:
+    r = await client.post("/v1/score", json={"text": "a", "metadata": {"jan.devries@example.com": 5}})
+    assert r.status_code == 422
+    assert "jan.devries" not in r.text
+    assert ["body", "metadata", "[key]"] in [d["loc"] for d in r.json()["error"]["details"]]
+
+
+async def test_a_regional_language_hint_counts_as_its_language(client: httpx.AsyncClient) -> None:
+    r = await client.post("/v1/score", json={"text": "merci!", "language": "nl-BE"})
+    assert r.json()["language"] == "nl"
+
+
+async def test_openapi_documents_the_error_body(client: httpx.AsyncClient) -> None:
+    schema = (await client.get("/openapi.json")).json()
+    responses = schema["paths"]["/v1/score"]["post"]["responses"]
+    assert responses["422"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse")
+    assert {"413", "503"} <= set(responses)

@@ -45,6 +45,20 @@ def test_shipped_policy_loads_with_the_required_rules() -> None:
         ("mijn moeder is vorige week overleden", "bereavement"),
         ("this is the fourth time I email you", "repeat_contact"),
         ("dit is de derde keer dat ik bel", "repeat_contact"),
+        ("I want to die", "self_harm"),
+        ("honestly I wish I was dead", "self_harm"),
+        ("I can't go on like this", "self_harm"),
+        ("ik wil dood", "self_harm"),
+        ("ik maak er een eind aan", "self_harm"),
+        ("soms doe ik mezelf wat aan", "self_harm"),
+        ("ik zie het niet meer zitten", "self_harm"),
+        ("my husband died in May", "bereavement"),
+        ("I lost my wife last year", "bereavement"),
+        ("I have contacted you three times", "repeat_contact"),
+        ("I've called your helpdesk four times now", "repeat_contact"),
+        ("ik heb al drie keer gebeld", "repeat_contact"),
+        ("al 3 keer gebeld en niks", "repeat_contact"),
+        ("I will sue you", "legal_threat"),
     ],
 )
 def test_rules_fire_on_english_and_dutch(text: str, rule: str) -> None:
@@ -94,6 +108,18 @@ def test_unknown_key_and_bad_values_name_the_line(tmp_path: Path) -> None:
         load_policy(path)
     path = write(tmp_path, 'version = "1"\n[routing]\n\nthreshold = 1.5\n')
     with pytest.raises(PolicyError, match=r"line 4: routing\.threshold"):
+        load_policy(path)
+
+
+def test_pattern_matching_the_empty_text_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, 'version = "1"\n[[rules]]\nname = "all"\npatterns = ["x*"]\n')
+    with pytest.raises(PolicyError, match=r"line 4: rules\.0\.patterns: .*matches an empty text"):
+        load_policy(path)
+
+
+def test_out_of_range_threshold_says_so(tmp_path: Path) -> None:
+    path = write(tmp_path, 'version = "1"\n[routing]\nthreshold = 1\n')
+    with pytest.raises(PolicyError, match=r"line 3: routing\.threshold.*less than 1"):
         load_policy(path)
 
 

@@ -121,7 +121,7 @@ def test_score_prints_a_readable_decision(env: None) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "route:       human" in result.output
-    assert "because rule bereavement: 'passed away'" in result.output
+    assert "because rule bereavement: 'husband passed'" in result.output
     assert "because rule repeat_contact" in result.output
     as_json = runner.invoke(app, ["score", "hello, what are your opening hours?", "--json"])
     assert json.loads(as_json.output)["model_version"] == "1"
@@ -149,7 +149,47 @@ def test_score_file_streams_results_aligned_with_input(tmp_path: Path, env: None
     assert "scored 2 ticket(s), 2 invalid line(s)" in result.output
 
 
+def test_score_file_survives_bad_bytes_and_refuses_to_overwrite_its_input(tmp_path: Path, env: None) -> None:
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(b'\xff{"text": "a"}\n{"id": "ok", "text": "Waar blijft mijn pakket?"}\n')
+    dst = tmp_path / "out.jsonl"
+    result = runner.invoke(app, ["score-file", str(src), str(dst)])
+    assert result.exit_code == 1
+    out = [json.loads(line) for line in dst.read_text().splitlines()]
+    assert out[0] == {"line": 1, "id": None, "error": "line is not UTF-8 text"}
+    assert out[1]["id"] == "ok"
+    same = runner.invoke(app, ["score-file", str(src), str(src)])
+    assert same.exit_code == 1 and "same file" in same.output
+    assert src.read_bytes().startswith(b"\xff")
+    missing = runner.invoke(app, ["score-file", str(tmp_path / "nope.jsonl"), str(dst)])
+    assert missing.exit_code == 1 and "no such file" in missing.output
+
+
 def test_unknown_model_is_a_clear_error(env: None) -> None:
     result = runner.invoke(app, ["score", "hello", "--model", "nothing"])
     assert result.exit_code == 1
     assert "no such model" in result.output
+
+
+def test_train_refuses_data_a_head_cannot_learn_from(tmp_path: Path) -> None:
+    rows = [
+        {"text": f"vraag nummer {i}", "emotional": i % 2, "complex": 0, "nuanced": i % 3 == 0}
+        for i in range(60)
+    ]
+    data = tmp_path / "flat.jsonl"
+    data.write_text(
+        "".join(json.dumps({**r, "nuanced": int(r["nuanced"])}) + "\n" for r in rows), encoding="utf-8"
+    )
+    result = runner.invoke(app, ["train", "--data", str(data), "--models-dir", str(tmp_path / "m")])
+    assert result.exit_code == 2
+    assert "complex: needs at least 10 rows labelled 1 and 10 labelled 0, found 0 and 60" in result.output
+    assert not (tmp_path / "m").exists()
+
+
+def test_train_option_conflicts(tmp_path: Path) -> None:
+    both = runner.invoke(
+        app, ["train", "--data", "x.jsonl", "--target-share", "0.2", "--target-recall", "0.9"]
+    )
+    assert both.exit_code == 1 and "not both" in both.output
+    missing = runner.invoke(app, ["train", "--recipe", "default", "--public-data", str(tmp_path / "nope")])
+    assert missing.exit_code == 1 and "no such folder" in missing.output

@@ -97,3 +97,23 @@ def test_unsupported_extension(tmp_path: Path) -> None:
     path = tmp_path / "t.txt"
     path.write_text("hello", encoding="utf-8")
     assert issues_of(path) == [f"{path}:0: -: unsupported file type '.txt' (use .csv or .jsonl)"]
+
+
+def test_csv_with_a_byte_order_mark(tmp_path: Path) -> None:
+    path = tmp_path / "excel.csv"
+    path.write_bytes("text,emotional,complex,nuanced\nhallo,0,0,1\n".encode("utf-8-sig"))
+    assert read_labelled_file(path)[0].labels["nuanced"] == 1
+
+
+def test_file_that_is_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("text,emotional,complex,nuanced\nok,0,0,0\ncaf\xe9,0,0,0\n".encode("latin-1"))
+    assert issues_of(path) == [f"{path}:3: -: not UTF-8 text (save the file as UTF-8)"]
+
+
+def test_duplicate_id_across_files(tmp_path: Path) -> None:
+    a = write_jsonl(tmp_path / "a.jsonl", [row(id="x")])
+    b = write_jsonl(tmp_path / "b.jsonl", [row(id="y"), row(id="x")])
+    with pytest.raises(DataValidationError) as info:
+        read_labelled([a, b])
+    assert [str(i) for i in info.value.issues] == [f"{b}:2: id: duplicate id 'x' (first at {a}:1)"]

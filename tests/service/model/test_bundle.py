@@ -6,6 +6,7 @@ import json
 import shutil
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -67,8 +68,30 @@ def test_missing_files_and_versions(tmp_path: Path, bundle_copy: Path) -> None:
         resolve_bundle_dir(tmp_path, "nothing", None)
 
 
-def test_newest_version_is_chosen(tmp_path: Path, tiny_models_dir: Path) -> None:
-    for version in ("20260101-000000", "20261231-000000"):
-        shutil.copytree(tiny_models_dir / "tiny" / "1", tmp_path / "m" / version)
-    assert resolve_bundle_dir(tmp_path, "m", None).name == "20261231-000000"
-    assert resolve_bundle_dir(tmp_path, "m", "20260101-000000").name == "20260101-000000"
+def test_newest_version_is_chosen_by_creation_time(tmp_path: Path, tiny_models_dir: Path) -> None:
+    for version, created in (("v9", "2026-01-01T00:00:00+00:00"), ("v10", "2026-02-01T00:00:00+00:00")):
+        target = Path(shutil.copytree(tiny_models_dir / "tiny" / "1", tmp_path / "m" / version))
+        meta = json.loads((target / METADATA_FILE).read_text())
+        meta["created_at"] = created
+        (target / METADATA_FILE).write_text(json.dumps(meta))
+    assert resolve_bundle_dir(tmp_path, "m", None).name == "v10"
+    assert resolve_bundle_dir(tmp_path, "m", "v9").name == "v9"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda m: m.pop("thresholds"), "thresholds: Field required"),
+        (lambda m: m["thresholds"].update(needs_human="high"), "thresholds.needs_human"),
+        (lambda m: m["thresholds"].update(needs_human=1.5), "thresholds.needs_human"),
+        (lambda m: m["featurizer"].update(hashing="python-hash"), "featurizer.hashing"),
+        (lambda m: m["featurizer"].update(extra=1), "featurizer.extra"),
+        (lambda m: m.update(languages=[]), "languages"),
+    ],
+)
+def test_invalid_metadata_is_refused_with_the_reason(bundle_copy: Path, change: Any, message: str) -> None:
+    meta = json.loads((bundle_copy / METADATA_FILE).read_text())
+    change(meta)
+    (bundle_copy / METADATA_FILE).write_text(json.dumps(meta))
+    with pytest.raises(BundleError, match=f"invalid metadata.*{message}"):
+        load_bundle(bundle_copy)
