@@ -10,8 +10,9 @@ from service.errors import ModelNotReadyError
 from service.scoring.engine import Scorer
 
 
-def get_scorer(request: Request) -> Scorer:
+async def get_scorer(request: Request) -> Scorer:
     # Read per request (not captured at start-up) so that a model swap takes effect at once.
+    # async: a sync dependency would cost a thread-pool hop on every request.
     scorer: Scorer | None = getattr(request.app.state, "scorer", None)
     if scorer is None:
         raise ModelNotReadyError("the model is not loaded yet")

@@ -27,7 +27,7 @@ import skops.io as sio
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from service.model import kernels
-from service.model.features import HASHING, Analysis, Featurizer, FeaturizerConfig, Vector
+from service.model.features import HASHING, Featurizer, FeaturizerConfig
 
 HEADS: tuple[str, ...] = ("emotional", "complex", "nuanced", "needs_human")
 DIMENSIONS: tuple[str, ...] = HEADS[:3]
@@ -135,12 +135,6 @@ class TriageModel:
     def languages(self) -> tuple[str, ...]:
         return tuple(self.metadata.get("languages", ("en", "nl")))
 
-    def logits(self, vector: Vector) -> np.ndarray:
-        if len(vector.index) == 0:
-            return self.intercepts.astype(np.float64)
-        logits: np.ndarray = vector.value @ self.weights[vector.index] + self.intercepts
-        return logits
-
     def calibrate(self, logits: np.ndarray) -> np.ndarray:
         z = self.calibration[:, 0] * logits + self.calibration[:, 1]
         proba: np.ndarray = 1.0 / (1.0 + np.exp(-z))
@@ -148,35 +142,46 @@ class TriageModel:
 
     def predict_proba_texts(self, texts: list[str]) -> np.ndarray:
         """Calibrated probabilities, shape (len(texts), 4), in :data:`HEADS` order."""
-        matrix = self.featurizer.transform(texts)
+        return self.predict_proba_matrix(self.featurizer.transform(texts))
+
+    def predict_proba_matrix(self, matrix: Any) -> np.ndarray:
+        """Calibrated probabilities of rows the featurizer already built."""
         logits = matrix @ self.weights + self.intercepts
         z = logits * self.calibration[:, 0] + self.calibration[:, 1]
         return np.asarray(1.0 / (1.0 + np.exp(-z)))
 
-    def score(self, analysis: Analysis) -> Scored:
-        """Calibrated probabilities of one analysed text, and every token's share of each logit."""
-        vector = self.featurizer.vectorize(analysis)
-        logits, per_token = kernels.score_and_attribute(
-            vector.index,
-            vector.value,
-            analysis.index,
-            vector.occurrence_value,
-            analysis.token_a,
-            analysis.token_b,
-            analysis.n_tokens,
+    def score_text(self, text: str) -> Scored:
+        """Calibrated probabilities of one text, with what the reasons need: one compiled call."""
+        f = self.featurizer
+        cp, original, classes = f.prepare(text)
+        starts, ends, unigrams, index, tok_a, tok_b, share, logits = kernels.featurize_and_score(
+            cp,
+            original,
+            classes,
+            f.bits,
+            f.char_min,
+            f.char_max,
+            f.word_bigrams,
+            f.caps_marker,
+            f.idf_,
             self.weights,
             self.intercepts,
         )
-        return Scored(self.calibrate(logits), per_token)
+        return Scored(self.calibrate(logits), starts, ends, unigrams, index, tok_a, tok_b, share)
 
-    def phrases(self, analysis: Analysis, scored: Scored, head: int, *, limit: int = 3) -> list[Phrase]:
+    def phrases(self, scored: Scored, head: int, *, limit: int = 3) -> list[Phrase]:
         """The runs of adjacent tokens whose features most raised ``head``'s logit."""
-        if analysis.n_tokens == 0:
+        if len(scored.starts) == 0:
             return []
-        starts, ends, weights = kernels.top_phrases(
-            np.ascontiguousarray(scored.per_token[:, head]),
-            analysis.starts,
-            analysis.ends,
+        starts, ends, weights = kernels.head_phrases(
+            scored.index,
+            scored.share,
+            scored.token_a,
+            scored.token_b,
+            scored.starts,
+            scored.ends,
+            self.weights,
+            head,
             limit,
             PHRASE_FLOOR,
         )
@@ -185,8 +190,16 @@ class TriageModel:
 
 @dataclass(frozen=True)
 class Scored:
-    proba: np.ndarray  # calibrated, in HEADS order
-    per_token: np.ndarray  # (n_tokens, heads): each token's share of each head's logit
+    """One scored text: calibrated probabilities in HEADS order, tokens and feature occurrences."""
+
+    proba: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+    unigrams: np.ndarray
+    index: np.ndarray
+    token_a: np.ndarray
+    token_b: np.ndarray
+    share: np.ndarray
 
 
 def sha256_file(path: Path) -> str:

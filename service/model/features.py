@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.preprocessing import normalize
 
 from service.model import kernels
 
@@ -178,12 +179,19 @@ class Featurizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
             for s, e in zip(analysis.starts, analysis.ends, strict=True)
         ]
 
-    def analyze(self, text: str) -> Analysis:
+    def prepare(self, text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Normalised code points, code points as written, and character classes of a text."""
         text = text[:MAX_CHARS]
+        if text.isascii():
+            return kernels.prepare_ascii(np.frombuffer(text.encode("ascii"), dtype=np.uint8), _ASCII_CLASS)
         original = _codepoints(text)
         classes = _classes(original)
         cp = _codepoints(_lower(text))
         cp[(cp >= 48) & (cp <= 57)] = 48  # ASCII digits fold to "0"
+        return cp, original, classes
+
+    def analyze(self, text: str) -> Analysis:
+        cp, original, classes = self.prepare(text)
         starts, ends, unigrams, index, block, token_a, token_b = kernels.analyze_codepoints(
             cp,
             original,
@@ -210,33 +218,57 @@ class Featurizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
             raise RuntimeError("featurizer is not fitted")
         return idf
 
+    def count_matrix(self, texts: Iterable[str]) -> sp.csr_matrix:
+        """Raw occurrence counts, one row per text, columns ``bucket + block * n_features``."""
+        indptr = [0]
+        keys: list[np.ndarray] = []
+        counts: list[np.ndarray] = []
+        for text in texts:
+            analysis = self.analyze(text)
+            k, c = kernels.count_buckets(analysis.index, analysis.block, self.bits)
+            keys.append(k)
+            counts.append(c)
+            indptr.append(indptr[-1] + len(k))
+        return sp.csr_matrix(
+            (
+                np.concatenate(counts).astype(np.float64) if counts else np.zeros(0),
+                np.concatenate(keys) if keys else _EMPTY,
+                np.asarray(indptr),
+            ),
+            shape=(len(indptr) - 1, 2 * self.n_features),
+        )
+
+    def fit_counts(self, counts: sp.csr_matrix) -> None:
+        n = self.n_features
+        present = counts[:, :n] + counts[:, n:]  # a bucket counts once per text, whichever block
+        df = np.bincount(present.indices, minlength=n)
+        n_docs = counts.shape[0]
+        self.idf_ = (np.log((1.0 + n_docs) / (1.0 + df)) + 1.0).astype(np.float32)
+
+    def weigh_counts(self, counts: sp.csr_matrix) -> sp.csr_matrix:
+        # The same arithmetic as kernels.weigh, on a whole matrix: sublinear tf times idf, each
+        # block L2-normalised, then the two blocks summed into one bucket space.
+        idf = self._idf()
+        n = self.n_features
+        weighted = counts.copy()
+        weighted.data = (1.0 + np.log(weighted.data)) * idf[weighted.indices % n]
+        words = normalize(weighted[:, :n], norm="l2", copy=False)
+        chars = normalize(weighted[:, n:], norm="l2", copy=False)
+        matrix: sp.csr_matrix = (words + chars).tocsr()
+        matrix.sort_indices()
+        return matrix
+
     # -- the scikit-learn interface ------------------------------------------------------------
 
     def fit(self, X: Iterable[str], y: Any = None) -> Featurizer:
-        n_docs = 0
-        df = np.zeros(self.n_features, dtype=np.int64)
-        for text in X:
-            df[np.unique(self.analyze(text).index)] += 1
-            n_docs += 1
-        self.idf_ = (np.log((1.0 + n_docs) / (1.0 + df)) + 1.0).astype(np.float32)
+        self.fit_counts(self.count_matrix(X))
         return self
 
+    def fit_transform(self, X: Iterable[str], y: Any = None, **fit_params: Any) -> sp.csr_matrix:
+        """Fit the idf and transform in one pass over the texts."""
+        counts = self.count_matrix(X)
+        self.fit_counts(counts)
+        return self.weigh_counts(counts)
+
     def transform(self, X: Iterable[str]) -> sp.csr_matrix:
-        indptr = [0]
-        indices: list[np.ndarray] = []
-        data: list[np.ndarray] = []
-        for text in X:
-            vec = self.vectorize(self.analyze(text))
-            indices.append(vec.index)
-            data.append(vec.value)
-            indptr.append(indptr[-1] + len(vec.index))
-        matrix = sp.csr_matrix(
-            (
-                np.concatenate(data) if data else np.zeros(0),
-                np.concatenate(indices) if indices else _EMPTY,
-                np.asarray(indptr),
-            ),
-            shape=(len(indptr) - 1, self.n_features),
-        )
-        matrix.sum_duplicates()
-        return matrix
+        return self.weigh_counts(self.count_matrix(X))

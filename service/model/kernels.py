@@ -113,25 +113,22 @@ def analyze_codepoints(
                 tok_a[k] = t
                 tok_b[k] = t
                 k += 1
-    # Character n-grams of " token ", as scikit-learn's char_wb analyzer makes them.
+    # Character n-grams of " token ", as scikit-learn's char_wb analyzer makes them; each start
+    # extends one hash through the sizes, so a 5-gram costs one step more than its 4-gram.
     for t in range(n_tok):
         length = ends[t] - starts[t] + 2
-        for size in range(char_min, char_max + 1):
-            if size > length:
-                break
-            seed = SEED_CHAR + np.uint64(size)
-            for w in range(length - size + 1):
-                h = np.uint64(0)
-                for q in range(w, w + size):
-                    if q == 0 or q == length - 1:
-                        h = h * P + SPACE
-                    else:
-                        h = h * P + np.uint64(cp[starts[t] + q - 1])
-                index[k] = _mix(h, seed, shift)
-                block[k] = 1
-                tok_a[k] = t
-                tok_b[k] = t
-                k += 1
+        for w in range(length - char_min + 1):
+            h = np.uint64(0)
+            for q in range(w, min(w + char_max, length)):
+                c = SPACE if q == 0 or q == length - 1 else np.uint64(cp[starts[t] + q - 1])
+                h = h * P + c
+                size = q - w + 1
+                if size >= char_min:
+                    index[k] = _mix(h, SEED_CHAR + np.uint64(size), shift)
+                    block[k] = 1
+                    tok_a[k] = t
+                    tok_b[k] = t
+                    k += 1
     return starts, ends, uni, index[:k], block[:k], tok_a[:k], tok_b[:k]
 
 
@@ -251,3 +248,99 @@ def top_phrases(
         i = j + 1
     order = np.argsort(-run_weight[:k])[:limit]
     return run_start[order], run_end[order], run_weight[order]
+
+
+@njit(cache=True, nogil=True)
+def count_buckets(index: np.ndarray, block: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """Occurrence counts per (block, bucket) key, keyed as ``bucket + (block << bits)``."""
+    m = len(index)
+    size = 16
+    while size < 2 * m:
+        size <<= 1
+    table_key = np.full(size, -1, np.int64)
+    table_slot = np.empty(size, np.int64)
+    keys = np.empty(m, np.int64)
+    counts = np.zeros(m, np.int64)
+    n_unique = 0
+    for r in range(m):
+        key = index[r] + (np.int64(block[r]) << bits)
+        pos = (key * np.int64(0x9E3779B1)) & (size - 1)
+        while table_key[pos] != -1 and table_key[pos] != key:
+            pos = (pos + 1) & (size - 1)
+        if table_key[pos] == -1:
+            table_key[pos] = key
+            table_slot[pos] = n_unique
+            keys[n_unique] = key
+            n_unique += 1
+        counts[table_slot[pos]] += 1
+    return keys[:n_unique], counts[:n_unique]
+
+
+@njit(cache=True, nogil=True)
+def prepare_ascii(text: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For an ASCII text: normalised code points (lower case, digits as 0), as written, classes."""
+    n = len(text)
+    cp = np.empty(n, np.int64)
+    original = np.empty(n, np.int64)
+    classes = np.empty(n, np.int8)
+    for i in range(n):
+        c = np.int64(text[i])
+        original[i] = c
+        classes[i] = table[c]
+        if 65 <= c <= 90:
+            c += 32
+        elif 48 <= c <= 57:
+            c = np.int64(48)
+        cp[i] = c
+    return cp, original, classes
+
+
+@njit(cache=True, nogil=True)
+def featurize_and_score(
+    cp: np.ndarray,
+    original: np.ndarray,
+    classes: np.ndarray,
+    bits: int,
+    char_min: int,
+    char_max: int,
+    bigrams: bool,
+    caps: bool,
+    idf: np.ndarray,
+    weights: np.ndarray,
+    intercepts: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Serving in one call: tokens, occurrences, their tf-idf shares and every head's logit."""
+    starts, ends, uni, index, block, tok_a, tok_b = analyze_codepoints(
+        cp, original, classes, bits, char_min, char_max, bigrams, caps
+    )
+    logits = intercepts.copy()
+    if len(index) == 0:
+        return starts, ends, uni, index, tok_a, tok_b, np.zeros(0), logits
+    buckets, values, share = weigh(index, block, idf, bits)
+    n_heads = weights.shape[1]
+    for u in range(len(buckets)):
+        for h in range(n_heads):
+            logits[h] += values[u] * weights[buckets[u], h]
+    return starts, ends, uni, index, tok_a, tok_b, share, logits
+
+
+@njit(cache=True, nogil=True)
+def head_phrases(
+    index: np.ndarray,
+    share: np.ndarray,
+    tok_a: np.ndarray,
+    tok_b: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    weights: np.ndarray,
+    head: int,
+    limit: int,
+    floor_share: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each token's exact share of one head's logit, then its strongest runs (see top_phrases)."""
+    per_token = np.zeros(len(starts))
+    for r in range(len(index)):
+        c = 0.5 * share[r] * weights[index[r], head]
+        per_token[tok_a[r]] += c
+        per_token[tok_b[r]] += c
+    return top_phrases(per_token, starts, ends, limit, floor_share)

@@ -17,8 +17,6 @@ from functools import lru_cache
 import numpy as np
 from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-from service.model.features import Analysis
-
 # Frequent in tickets, and not words of German, French, Spanish, Italian, Portuguese, the
 # Scandinavian languages or Afrikaans (which shares "het", "wat", "met", "maar", "ook" with Dutch).
 FUNCTION_WORDS: dict[str, tuple[str, ...]] = {
@@ -133,9 +131,9 @@ class LanguageDetector:
         self._fast = {lang: table for lang, table in _FUNCTION_HASHES.items() if lang in supported}
         self._identifier = _identifier()
 
-    def fast_guess(self, analysis: Analysis) -> LanguageGuess | None:
+    def fast_guess(self, unigrams: np.ndarray) -> LanguageGuess | None:
         """English or Dutch from function words, or None when the words do not say."""
-        words = analysis.unigrams
+        words = unigrams
         if len(words) < FAST_MIN_WORDS or not self._fast:
             return None
         hits = {lang: _hits(words, table) for lang, table in self._fast.items()}
@@ -145,9 +143,10 @@ class LanguageDetector:
         return None
 
     def detect(
-        self, text: str, *, hint: str | None = None, analysis: Analysis | None = None
+        self, text: str, *, hint: str | None = None, unigrams: np.ndarray | None = None
     ) -> LanguageGuess:
-        if analysis is not None and (guess := self.fast_guess(analysis)) is not None:
+        """``unigrams``: the featurizer's raw token hashes of the ticket, for the fast path."""
+        if unigrams is not None and (guess := self.fast_guess(unigrams)) is not None:
             return guess
         sample = text[:LANGID_CHARS]
         best, confidence = self._identifier.classify(sample)

@@ -7,15 +7,29 @@ so a batch scored from a file gets exactly the API's answer.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from service.model.bundle import DIMENSIONS, HEADS, Scored, TriageModel
-from service.model.features import Analysis
 from service.model.language import LanguageDetector
-from service.scoring.policy import PRIORITY_ORDER, RoutingPolicy
-from service.scoring.schemas import DimensionScores, Reason, TicketScore, TicketScoreRequest
+from service.scoring.policy import PRIORITY_ORDER, RoutingPolicy, RuleMatch
+from service.scoring.schemas import (
+    DimensionScores,
+    PriorityName,
+    Reason,
+    Route,
+    TicketScore,
+    TicketScoreRequest,
+)
 
 SUBJECT_SEPARATOR = "\n\n"
 NEEDS_HUMAN = HEADS.index("needs_human")
+HEAD_NAMES: tuple[Literal["emotional", "complex", "nuanced", "needs_human"], ...] = (
+    "emotional",
+    "complex",
+    "nuanced",
+    "needs_human",
+)
+assert HEAD_NAMES == HEADS
 
 
 @dataclass(frozen=True)
@@ -25,22 +39,25 @@ class Scorer:
     model: TriageModel
     detector: LanguageDetector
     policy: RoutingPolicy
+    dimension_thresholds: tuple[float, ...]
 
     @classmethod
     def build(cls, *, model: TriageModel, policy: RoutingPolicy, min_confidence: float = 0.9) -> Scorer:
         detector = LanguageDetector(model.languages, min_confidence=min_confidence)
-        return cls(model=model, detector=detector, policy=policy)
+        thresholds = tuple(model.dimension_thresholds[d] for d in DIMENSIONS)
+        return cls(model=model, detector=detector, policy=policy, dimension_thresholds=thresholds)
 
 
 def _phrase_reasons(
-    scorer: Scorer, ticket: TicketScoreRequest, analysis: Analysis, scored: Scored, heads: list[int]
+    scorer: Scorer, ticket: TicketScoreRequest, scored: Scored, heads: list[int]
 ) -> list[Reason]:
     subject = ticket.subject or ""
     offset = len(subject) + len(SUBJECT_SEPARATOR) if subject else 0
     reasons: list[Reason] = []
     for head in heads:
-        for phrase in scorer.model.phrases(analysis, scored, head):
+        for phrase in scorer.model.phrases(scored, head):
             start, end = phrase.start, phrase.end
+            field: Literal["text", "subject"]
             if subject and start < offset:
                 field, source = "subject", subject
                 end = min(end, len(subject))
@@ -49,15 +66,22 @@ def _phrase_reasons(
                 start, end = max(start, offset) - offset, end - offset
             reasons.append(
                 Reason(
-                    dimension=HEADS[head],  # type: ignore[arg-type]
+                    dimension=HEAD_NAMES[head],
                     text=source[start:end],
-                    field=field,  # type: ignore[arg-type]
+                    field=field,
                     start=start,
                     end=end,
                     weight=round(phrase.weight, 4),
                 )
             )
     return reasons
+
+
+def _rule_reason(ticket: TicketScoreRequest, m: RuleMatch) -> Reason:
+    if m.field is None or m.start is None or m.end is None:
+        return Reason(rule=m.rule)
+    source = ticket.text if m.field == "text" else ticket.subject or ""
+    return Reason(rule=m.rule, field=m.field, start=m.start, end=m.end, text=source[m.start : m.end])
 
 
 def score_ticket(*, scorer: Scorer, ticket: TicketScoreRequest) -> TicketScore:
@@ -71,64 +95,58 @@ def score_ticket(*, scorer: Scorer, ticket: TicketScoreRequest) -> TicketScore:
         previous_contacts=ticket.previous_contacts,
         tier=customer.tier if customer else None,
     )
-    rule_reasons = [
-        Reason(
-            rule=m.rule,
-            field=m.field,  # type: ignore[arg-type]
-            start=m.start,
-            end=m.end,
-            text=(ticket.text if m.field == "text" else ticket.subject or "")[m.start : m.end]
-            if m.field is not None
-            else None,
-        )
-        for m in matches
-    ]
-    rule_priority = min((m.priority for m in matches), key=PRIORITY_ORDER.__getitem__, default="low")
+    rule_reasons = [_rule_reason(ticket, m) for m in matches]
+    rule_names = [m.rule for m in matches]
+    rule_priority: PriorityName = min(
+        (m.priority for m in matches), key=PRIORITY_ORDER.__getitem__, default="low"
+    )
     full = f"{ticket.subject}{SUBJECT_SEPARATOR}{ticket.text}" if ticket.subject else ticket.text
-    featurizer = model.featurizer
-    analysis = featurizer.analyze(full)
-    guess = scorer.detector.detect(ticket.text, hint=ticket.language, analysis=analysis)
-    common = {
-        "id": ticket.id,
-        "language": guess.language,
-        "language_supported": guess.supported,
-        "model_version": model.version,
-        "threshold": round(threshold, 6),
-        "policy_version": policy.version,
-    }
+    scored = model.score_text(full)
+    guess = scorer.detector.detect(ticket.text, hint=ticket.language, unigrams=scored.unigrams)
     if not guess.supported:
-        reason = Reason(rule="unsupported_language")
         return TicketScore(
+            id=ticket.id,
             route="human",
             needs_human=None,
             dimensions=None,
-            priority=min(rule_priority, "normal", key=PRIORITY_ORDER.__getitem__),  # type: ignore[arg-type]
-            reasons=[reason, *rule_reasons],
-            rules=["unsupported_language", *(m.rule for m in matches)],
-            **common,  # type: ignore[arg-type]
+            priority=min(rule_priority, "normal", key=PRIORITY_ORDER.__getitem__),
+            reasons=[Reason(rule="unsupported_language"), *rule_reasons],
+            rules=["unsupported_language", *rule_names],
+            language=guess.language,
+            language_supported=False,
+            model_version=model.version,
+            threshold=round(threshold, 6),
+            policy_version=policy.version,
         )
 
-    scored = model.score(analysis)
     proba = scored.proba
     needs_human = float(proba[NEEDS_HUMAN])
     by_model = needs_human >= threshold
-    route = "human" if by_model or matches else "automation"
+    route: Route = "human" if by_model or matches else "automation"
     if route == "human":
         band = policy.band(needs_human) if by_model else "normal"
-        priority = min(band, rule_priority, key=PRIORITY_ORDER.__getitem__)
+        priority: PriorityName = min(band, rule_priority, key=PRIORITY_ORDER.__getitem__)
     else:
         priority = "low"
-    dim_thresholds = model.dimension_thresholds
-    flagged = [HEADS.index(d) for d in DIMENSIONS if proba[HEADS.index(d)] >= dim_thresholds[d]]
+    flagged = [j for j, t in enumerate(scorer.dimension_thresholds) if proba[j] >= t]
     if by_model:
         flagged.append(NEEDS_HUMAN)
-    reasons = rule_reasons + _phrase_reasons(scorer, ticket, analysis, scored, flagged)
+    reasons = rule_reasons + _phrase_reasons(scorer, ticket, scored, flagged) if flagged else rule_reasons
     return TicketScore(
-        route=route,  # type: ignore[arg-type]
+        id=ticket.id,
+        route=route,
         needs_human=round(needs_human, 6),
-        dimensions=DimensionScores(**{d: round(float(proba[HEADS.index(d)]), 6) for d in DIMENSIONS}),
-        priority=priority,  # type: ignore[arg-type]
+        dimensions=DimensionScores(
+            emotional=round(float(proba[0]), 6),
+            complex=round(float(proba[1]), 6),
+            nuanced=round(float(proba[2]), 6),
+        ),
+        priority=priority,
         reasons=reasons,
-        rules=[m.rule for m in matches],
-        **common,  # type: ignore[arg-type]
+        rules=rule_names,
+        language=guess.language,
+        language_supported=True,
+        model_version=model.version,
+        threshold=round(threshold, 6),
+        policy_version=policy.version,
     )

@@ -87,8 +87,8 @@ class PolicyFile(_Strict):
 @dataclass(frozen=True)
 class RuleMatch:
     rule: str
-    priority: str
-    field: str | None = None
+    priority: Priority
+    field: Literal["text", "subject"] | None = None
     start: int | None = None
     end: int | None = None
 
@@ -128,7 +128,11 @@ class RoutingPolicy:
         """The rules that fire, in policy order; text rules carry the span that fired."""
         found: dict[int, RuleMatch] = {}
         if self.pattern_set is not None:
-            for field_name, value in (("text", text), ("subject", subject)):
+            fields: tuple[tuple[Literal["text", "subject"], str | None], ...] = (
+                ("text", text),
+                ("subject", subject),
+            )
+            for field_name, value in fields:
                 if not value:
                     continue
                 for entry in self.pattern_set.Match(value) or ():
@@ -144,7 +148,7 @@ class RoutingPolicy:
                 found[r] = hit
         return [found[r] for r in sorted(found)]
 
-    def band(self, probability: float) -> str:
+    def band(self, probability: float) -> Priority:
         if probability >= self.urgent:
             return "urgent"
         if probability >= self.high:
