@@ -22,7 +22,7 @@ from service.scoring.router import router as scoring_router
 from service.scoring.schemas import TicketScoreRequest
 
 WARM_UP_TICKET = TicketScoreRequest(
-    text="Hello, this is the third time I write: my invoice is wrong and I am worried. Dank je wel!",
+    text="Hello, this is the third time I write: my invoice of €12 is wrong and I am worried. Dank je wel!",
     subject="warm-up",
 )
 

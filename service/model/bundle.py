@@ -169,11 +169,11 @@ class TriageModel:
         )
         return Scored(self.calibrate(logits), starts, ends, unigrams, index, tok_a, tok_b, share)
 
-    def phrases(self, scored: Scored, head: int, *, limit: int = 3) -> list[Phrase]:
-        """The runs of adjacent tokens whose features most raised ``head``'s logit."""
-        if len(scored.starts) == 0:
+    def phrases(self, scored: Scored, heads: list[int], *, limit: int = 3) -> list[tuple[int, Phrase]]:
+        """Per head, the runs of adjacent tokens whose features most raised its logit."""
+        if len(scored.starts) == 0 or not heads:
             return []
-        starts, ends, weights = kernels.head_phrases(
+        head, start, end, weight = kernels.heads_phrases(
             scored.index,
             scored.share,
             scored.token_a,
@@ -181,11 +181,14 @@ class TriageModel:
             scored.starts,
             scored.ends,
             self.weights,
-            head,
+            np.asarray(heads, dtype=np.int64),
             limit,
             PHRASE_FLOOR,
         )
-        return [Phrase(int(a), int(b), float(w)) for a, b, w in zip(starts, ends, weights, strict=True)]
+        return [
+            (int(h), Phrase(int(a), int(b), float(w)))
+            for h, a, b, w in zip(head.tolist(), start.tolist(), end.tolist(), weight.tolist(), strict=True)
+        ]
 
 
 @dataclass(frozen=True)

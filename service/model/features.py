@@ -63,14 +63,21 @@ def _codepoints(text: str) -> np.ndarray:
     return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
 
 
+@lru_cache(maxsize=1)
+def _bmp_classes() -> np.ndarray:
+    """The class of every character of the Basic Multilingual Plane (64 KB, built on first use)."""
+    return np.fromiter((_class_of(cp) for cp in range(1 << 16)), dtype=np.int8, count=1 << 16)
+
+
 def _classes(cp: np.ndarray) -> np.ndarray:
-    if not cp.size or cp.max() < 128:
-        ascii_only: np.ndarray = _ASCII_CLASS[cp]
-        return ascii_only
+    table = _bmp_classes()
+    if not cp.size or cp.max() < (1 << 16):
+        bmp_only: np.ndarray = table[cp]
+        return bmp_only
     out = np.empty(len(cp), dtype=np.int8)
-    ascii_mask = cp < 128
-    out[ascii_mask] = _ASCII_CLASS[cp[ascii_mask]]
-    for i in np.flatnonzero(~ascii_mask):
+    bmp = cp < (1 << 16)
+    out[bmp] = table[cp[bmp]]
+    for i in np.flatnonzero(~bmp):  # emoji and other astral characters
         out[i] = _class_of(int(cp[i]))
     return out
 

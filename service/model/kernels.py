@@ -344,3 +344,45 @@ def head_phrases(
         per_token[tok_a[r]] += c
         per_token[tok_b[r]] += c
     return top_phrases(per_token, starts, ends, limit, floor_share)
+
+
+@njit(cache=True, nogil=True)
+def heads_phrases(
+    index: np.ndarray,
+    share: np.ndarray,
+    tok_a: np.ndarray,
+    tok_b: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    weights: np.ndarray,
+    heads: np.ndarray,
+    limit: int,
+    floor_share: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """head_phrases for several heads in one call: (head, start, end, weight) of every phrase."""
+    n = len(heads) * limit
+    out_head = np.empty(n, np.int64)
+    out_start = np.empty(n, np.int64)
+    out_end = np.empty(n, np.int64)
+    out_weight = np.empty(n, np.float64)
+    k = 0
+    for head in heads:
+        s, e, w = head_phrases(index, share, tok_a, tok_b, starts, ends, weights, head, limit, floor_share)
+        for i in range(len(s)):
+            out_head[k] = head
+            out_start[k] = s[i]
+            out_end[k] = e[i]
+            out_weight[k] = w[i]
+            k += 1
+    return out_head[:k], out_start[:k], out_end[:k], out_weight[:k]
+
+
+@njit(cache=True, nogil=True)
+def count_members(values: np.ndarray, table: np.ndarray, labels: np.ndarray, n_labels: int) -> np.ndarray:
+    """How many of ``values`` are in the sorted ``table``, per label of the matching entry."""
+    counts = np.zeros(n_labels, np.int64)
+    for v in values:
+        pos = np.searchsorted(table, v)
+        if pos < len(table) and table[pos] == v:
+            counts[labels[pos]] += 1
+    return counts

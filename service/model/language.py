@@ -17,6 +17,8 @@ from functools import lru_cache
 import numpy as np
 from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
+from service.model import kernels
+
 # Frequent in tickets, and not words of German, French, Spanish, Italian, Portuguese, the
 # Scandinavian languages or Afrikaans (which shares "het", "wat", "met", "maar", "ook" with Dutch).
 FUNCTION_WORDS: dict[str, tuple[str, ...]] = {
@@ -94,10 +96,10 @@ def token_hash(word: str) -> int:
     return h
 
 
-_FUNCTION_HASHES = {
-    lang: np.array(sorted({token_hash(w) for w in words}), dtype=np.uint64)
-    for lang, words in FUNCTION_WORDS.items()
-}
+def _function_table(languages: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted hashes of the function words of ``languages``, and each hash's language index."""
+    pairs = sorted({(token_hash(w), i) for i, lang in enumerate(languages) for w in FUNCTION_WORDS[lang]})
+    return np.array([h for h, _ in pairs], dtype=np.uint64), np.array([i for _, i in pairs], dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -113,12 +115,6 @@ def _identifier() -> LanguageIdentifier:
     return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
 
 
-def _hits(unigrams: np.ndarray, table: np.ndarray) -> int:
-    pos = np.searchsorted(table, unigrams)
-    pos[pos == len(table)] = 0
-    return int((table[pos] == unigrams).sum())
-
-
 class LanguageDetector:
     """Detects the language of a ticket and says whether the model supports it."""
 
@@ -128,18 +124,18 @@ class LanguageDetector:
         self.supported = supported
         self.min_confidence = min_confidence
         self.min_letters = min_letters
-        self._fast = {lang: table for lang, table in _FUNCTION_HASHES.items() if lang in supported}
+        self._fast_languages = tuple(lang for lang in supported if lang in FUNCTION_WORDS)
+        self._fast_table, self._fast_labels = _function_table(self._fast_languages)
         self._identifier = _identifier()
 
     def fast_guess(self, unigrams: np.ndarray) -> LanguageGuess | None:
         """English or Dutch from function words, or None when the words do not say."""
-        words = unigrams
-        if len(words) < FAST_MIN_WORDS or not self._fast:
+        if len(unigrams) < FAST_MIN_WORDS or not self._fast_languages:
             return None
-        hits = {lang: _hits(words, table) for lang, table in self._fast.items()}
-        best = max(hits, key=hits.__getitem__)
-        if sum(hits.values()) >= 2 and hits[best] / len(words) >= FAST_MIN_SHARE:
-            return LanguageGuess(best, 1.0, True)
+        hits = kernels.count_members(unigrams, self._fast_table, self._fast_labels, len(self._fast_languages))
+        best = int(np.argmax(hits))
+        if hits.sum() >= 2 and hits[best] / len(unigrams) >= FAST_MIN_SHARE:
+            return LanguageGuess(self._fast_languages[best], 1.0, True)
         return None
 
     def detect(

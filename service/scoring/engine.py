@@ -54,26 +54,25 @@ def _phrase_reasons(
     subject = ticket.subject or ""
     offset = len(subject) + len(SUBJECT_SEPARATOR) if subject else 0
     reasons: list[Reason] = []
-    for head in heads:
-        for phrase in scorer.model.phrases(scored, head):
-            start, end = phrase.start, phrase.end
-            field: Literal["text", "subject"]
-            if subject and start < offset:
-                field, source = "subject", subject
-                end = min(end, len(subject))
-            else:
-                field, source = "text", ticket.text
-                start, end = max(start, offset) - offset, end - offset
-            reasons.append(
-                Reason(
-                    dimension=HEAD_NAMES[head],
-                    text=source[start:end],
-                    field=field,
-                    start=start,
-                    end=end,
-                    weight=round(phrase.weight, 4),
-                )
+    for head, phrase in scorer.model.phrases(scored, heads):
+        start, end = phrase.start, phrase.end
+        field: Literal["text", "subject"]
+        if subject and start < offset:
+            field, source = "subject", subject
+            end = min(end, len(subject))
+        else:
+            field, source = "text", ticket.text
+            start, end = max(start, offset) - offset, end - offset
+        reasons.append(
+            Reason(
+                dimension=HEAD_NAMES[head],
+                text=source[start:end],
+                field=field,
+                start=start,
+                end=end,
+                weight=round(phrase.weight, 4),
             )
+        )
     return reasons
 
 

@@ -95,3 +95,19 @@ def test_invalid_metadata_is_refused_with_the_reason(bundle_copy: Path, change: 
     (bundle_copy / METADATA_FILE).write_text(json.dumps(meta))
     with pytest.raises(BundleError, match=f"invalid metadata.*{message}"):
         load_bundle(bundle_copy)
+
+
+def test_reason_shares_add_up_to_the_logit_the_batch_path_computes(tiny_model: TriageModel) -> None:
+    """Reasons are exact: the per-occurrence shares the phrases are cut from sum to the logit."""
+    texts = [
+        "Ik ben woedend, dit is de DERDE keer!!",
+        "what are your opening hours?",
+        "Mijn moeder is overleden…",
+    ]
+    batch_logits = tiny_model.featurizer.transform(texts) @ tiny_model.weights + tiny_model.intercepts
+    for text, expected in zip(texts, batch_logits, strict=True):
+        scored = tiny_model.score_text(text)
+        for head in range(4):
+            from_shares = float(np.sum(scored.share * tiny_model.weights[scored.index, head]))
+            assert from_shares + tiny_model.intercepts[head] == pytest.approx(float(expected[head]), abs=1e-5)
+        assert tiny_model.calibrate(np.asarray(expected)) == pytest.approx(scored.proba, abs=1e-6)
