@@ -61,6 +61,13 @@ def timed(fn: Callable[[], object], repeats: int) -> float:
     return median(times)
 
 
+def run_command(cmd: list[str]) -> float:
+    """Wall time of a command in a fresh process, in seconds."""
+    started = time.perf_counter()
+    subprocess.run(cmd, cwd=REPO, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

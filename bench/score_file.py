@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import joblib
-from common import REPO, machine, median, seed_rows
+from common import machine, median, run_command, seed_rows
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, make_pipeline
@@ -43,12 +41,6 @@ with open(sys.argv[2], encoding="utf-8") as src, open(sys.argv[3], "w", encoding
     if batch:
         flush(batch, out)
 """
-
-
-def run(cmd: list[str]) -> float:
-    started = time.perf_counter()
-    subprocess.run(cmd, cwd=REPO, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - started
 
 
 def main() -> None:
@@ -84,9 +76,11 @@ def main() -> None:
                 )
         ours, reference = [], []
         for _ in range(args.repeats):
-            ours.append(run([triage, "score-file", str(src), f"{tmp}/ours.jsonl"]))
+            ours.append(run_command([triage, "score-file", str(src), f"{tmp}/ours.jsonl"]))
             reference.append(
-                run([sys.executable, "-c", REFERENCE, str(reference_file), str(src), f"{tmp}/ref.jsonl"])
+                run_command(
+                    [sys.executable, "-c", REFERENCE, str(reference_file), str(src), f"{tmp}/ref.jsonl"]
+                )
             )
         lines = len(Path(f"{tmp}/ours.jsonl").read_text(encoding="utf-8").splitlines())
         assert lines == args.tickets, lines

@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from common import REPO, labelled_rows, machine, median
+from common import labelled_rows, machine, median, run_command
 
 REFERENCE = """
 import json, sys
@@ -38,12 +36,6 @@ make_pipeline(
 """
 
 
-def run(cmd: list[str]) -> float:
-    started = time.perf_counter()
-    subprocess.run(cmd, cwd=REPO, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - started
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -60,7 +52,7 @@ def main() -> None:
         ours, reference = [], []
         for i in range(args.repeats):
             ours.append(
-                run(
+                run_command(
                     [
                         triage,
                         "train",
@@ -73,7 +65,7 @@ def main() -> None:
                     ]
                 )
             )
-            reference.append(run([sys.executable, "-c", REFERENCE, str(data)]))
+            reference.append(run_command([sys.executable, "-c", REFERENCE, str(data)]))
     print(f"machine: {machine()}")
     print(f"triage train on {args.rows:,} tickets, median of {args.repeats}:")
     print(f"  ours       {median(ours):7.1f} s   (runs: {', '.join(f'{t:.1f}' for t in ours)})")

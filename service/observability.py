@@ -6,6 +6,7 @@ duration and the request id, and never a request or response body: ticket text i
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
@@ -84,10 +85,12 @@ def configure_logging(level: str = "info") -> None:
 logger = structlog.get_logger("triage")
 
 
-def _error_body(code: str, message: str, request_id: str) -> bytes:
-    import json
-
-    return json.dumps({"error": {"code": code, "message": message}, "request_id": request_id}).encode()
+async def _send_error(send: Send, status: int, code: str, message: str, request_id: str) -> None:
+    """A JSON error response sent straight from the middleware, in the service's error shape."""
+    body = json.dumps({"error": {"code": code, "message": message}, "request_id": request_id}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 class RequestContextMiddleware:
@@ -139,18 +142,7 @@ class RequestContextMiddleware:
                 if started_response:
                     raise
                 status = 500
-                body = _error_body("internal_error", "internal server error", request_id)
-                await send_with_id(
-                    {
-                        "type": "http.response.start",
-                        "status": 500,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()),
-                        ],
-                    }
-                )
-                await send_with_id({"type": "http.response.body", "body": body})
+                await _send_error(send_with_id, 500, "internal_error", "internal server error", request_id)
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
@@ -193,21 +185,5 @@ class RequestContextMiddleware:
         return replay
 
     async def _too_large(self, send: Send, request_id: str) -> None:
-        body = _error_body(
-            "payload_too_large", f"request body exceeds {self.max_body_bytes} bytes", request_id
-        )
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
-
-
-def request_id_of(scope_state: Any) -> str:
-    return str(getattr(scope_state, "request_id", "")) or "-"
+        message = f"request body exceeds {self.max_body_bytes} bytes"
+        await _send_error(send, 413, "payload_too_large", message, request_id)

@@ -133,23 +133,16 @@ def analyze_codepoints(
 
 
 @njit(cache=True, nogil=True)
-def weigh(
-    index: np.ndarray, block: np.ndarray, idf: np.ndarray, bits: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sublinear tf-idf per (block, bucket), each block L2-normalised.
-
-    Returns the unique buckets (in order of first occurrence), their values, and each
-    occurrence's share of its bucket's value. Counting uses a small open-addressing table, so the
-    cost is linear in the number of occurrences.
-    """
+def _count(index: np.ndarray, block: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unique ``bucket + (block << bits)`` keys in order of first occurrence, their counts, and
+    each occurrence's slot among them. A small open-addressing table keeps it linear in time."""
     m = len(index)
     size = 16
     while size < 2 * m:
         size <<= 1
     table_key = np.full(size, -1, np.int64)
     table_slot = np.empty(size, np.int64)
-    buckets = np.empty(m, np.int64)
-    ublock = np.empty(m, np.int64)
+    keys = np.empty(m, np.int64)
     counts = np.zeros(m, np.int64)
     slot = np.empty(m, np.int64)
     n_unique = 0
@@ -161,12 +154,28 @@ def weigh(
         if table_key[pos] == -1:
             table_key[pos] = key
             table_slot[pos] = n_unique
-            buckets[n_unique] = index[r]
-            ublock[n_unique] = block[r]
+            keys[n_unique] = key
             n_unique += 1
         u = table_slot[pos]
         counts[u] += 1
         slot[r] = u
+    return keys[:n_unique], counts[:n_unique], slot
+
+
+@njit(cache=True, nogil=True)
+def weigh(
+    index: np.ndarray, block: np.ndarray, idf: np.ndarray, bits: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sublinear tf-idf per (block, bucket), each block L2-normalised.
+
+    Returns the unique buckets (in order of first occurrence), their values, and each
+    occurrence's share of its bucket's value.
+    """
+    keys, counts, slot = _count(index, block, bits)
+    n_unique = len(keys)
+    mask = np.int64((1 << bits) - 1)
+    buckets = keys & mask
+    ublock = keys >> bits
     values = np.empty(n_unique, np.float64)
     norms = np.zeros(2)
     for u in range(n_unique):
@@ -177,11 +186,11 @@ def weigh(
         norms[b] = np.sqrt(norms[b]) if norms[b] > 0 else 1.0
     for u in range(n_unique):
         values[u] /= norms[ublock[u]]
-    share = np.empty(m, np.float64)
-    for r in range(m):
+    share = np.empty(len(index), np.float64)
+    for r in range(len(index)):
         u = slot[r]
         share[r] = values[u] / counts[u]
-    return buckets[:n_unique], values, share
+    return buckets, values, share
 
 
 @njit(cache=True, nogil=True)
@@ -253,27 +262,8 @@ def top_phrases(
 @njit(cache=True, nogil=True)
 def count_buckets(index: np.ndarray, block: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
     """Occurrence counts per (block, bucket) key, keyed as ``bucket + (block << bits)``."""
-    m = len(index)
-    size = 16
-    while size < 2 * m:
-        size <<= 1
-    table_key = np.full(size, -1, np.int64)
-    table_slot = np.empty(size, np.int64)
-    keys = np.empty(m, np.int64)
-    counts = np.zeros(m, np.int64)
-    n_unique = 0
-    for r in range(m):
-        key = index[r] + (np.int64(block[r]) << bits)
-        pos = (key * np.int64(0x9E3779B1)) & (size - 1)
-        while table_key[pos] != -1 and table_key[pos] != key:
-            pos = (pos + 1) & (size - 1)
-        if table_key[pos] == -1:
-            table_key[pos] = key
-            table_slot[pos] = n_unique
-            keys[n_unique] = key
-            n_unique += 1
-        counts[table_slot[pos]] += 1
-    return keys[:n_unique], counts[:n_unique]
+    keys, counts, _ = _count(index, block, bits)
+    return keys, counts
 
 
 @njit(cache=True, nogil=True)
