@@ -19,6 +19,7 @@ import json
 import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -135,6 +136,14 @@ class TriageModel:
     def languages(self) -> tuple[str, ...]:
         return tuple(self.metadata.get("languages", ("en", "nl")))
 
+    @cached_property
+    def table(self) -> np.ndarray:
+        """Serving layout: per bucket, the four head weights, then the idf, padded to 32 bytes."""
+        table = np.zeros((self.featurizer.n_features, 8), dtype=np.float32)
+        table[:, : len(HEADS)] = self.weights
+        table[:, len(HEADS)] = self.featurizer.idf_
+        return table
+
     def calibrate(self, logits: np.ndarray) -> np.ndarray:
         z = self.calibration[:, 0] * logits + self.calibration[:, 1]
         proba: np.ndarray = 1.0 / (1.0 + np.exp(-z))
@@ -154,7 +163,7 @@ class TriageModel:
         """Calibrated probabilities of one text, with what the reasons need: one compiled call."""
         f = self.featurizer
         cp, original, classes = f.prepare(text)
-        starts, ends, unigrams, index, tok_a, tok_b, share, logits = kernels.featurize_and_score(
+        tokens, occurrences, floats = kernels.featurize_and_score(
             cp,
             original,
             classes,
@@ -163,46 +172,54 @@ class TriageModel:
             f.char_max,
             f.word_bigrams,
             f.caps_marker,
-            f.idf_,
-            self.weights,
+            self.table,
             self.intercepts,
         )
-        return Scored(self.calibrate(logits), starts, ends, unigrams, index, tok_a, tok_b, share)
+        return Scored(self.calibrate(floats[: len(HEADS)]), tokens, occurrences, floats)
 
     def phrases(self, scored: Scored, heads: list[int], *, limit: int = 3) -> list[tuple[int, Phrase]]:
         """Per head, the runs of adjacent tokens whose features most raised its logit."""
-        if len(scored.starts) == 0 or not heads:
+        if scored.tokens.shape[1] == 0 or not heads:
             return []
-        head, start, end, weight = kernels.heads_phrases(
-            scored.index,
-            scored.share,
-            scored.token_a,
-            scored.token_b,
-            scored.starts,
-            scored.ends,
-            self.weights,
+        found = kernels.heads_phrases(
+            scored.tokens,
+            scored.occurrences,
+            scored.floats,
+            self.table,
             np.asarray(heads, dtype=np.int64),
             limit,
             PHRASE_FLOOR,
         )
-        return [
-            (int(h), Phrase(int(a), int(b), float(w)))
-            for h, a, b, w in zip(head.tolist(), start.tolist(), end.tolist(), weight.tolist(), strict=True)
-        ]
+        return [(int(h), Phrase(int(a), int(b), float(w))) for h, a, b, w in found.T.tolist()]
 
 
 @dataclass(frozen=True)
 class Scored:
-    """One scored text: calibrated probabilities in HEADS order, tokens and feature occurrences."""
+    """One scored text: calibrated probabilities in HEADS order, and the kernel's arrays.
+
+    ``tokens``: start, end, raw unigram hash per token; ``occurrences``: bucket, first and last
+    token per feature occurrence; ``floats``: the logits, then each occurrence's tf-idf share.
+    """
 
     proba: np.ndarray
-    starts: np.ndarray
-    ends: np.ndarray
-    unigrams: np.ndarray
-    index: np.ndarray
-    token_a: np.ndarray
-    token_b: np.ndarray
-    share: np.ndarray
+    tokens: np.ndarray
+    occurrences: np.ndarray
+    floats: np.ndarray
+
+    @property
+    def unigrams(self) -> np.ndarray:
+        unigrams: np.ndarray = self.tokens[2].view(np.uint64)
+        return unigrams
+
+    @property
+    def index(self) -> np.ndarray:
+        index: np.ndarray = self.occurrences[0]
+        return index
+
+    @property
+    def share(self) -> np.ndarray:
+        share: np.ndarray = self.floats[len(HEADS) :]
+        return share
 
 
 def sha256_file(path: Path) -> str:
