@@ -196,33 +196,6 @@ def weigh(
 
 
 @njit(cache=True, nogil=True)
-def score_and_attribute(
-    buckets: np.ndarray,
-    values: np.ndarray,
-    index: np.ndarray,
-    share: np.ndarray,
-    tok_a: np.ndarray,
-    tok_b: np.ndarray,
-    n_tok: int,
-    weights: np.ndarray,
-    intercepts: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Each head's logit, and each token's exact share of it (a bigram's split over its two tokens)."""
-    n_heads = weights.shape[1]
-    logits = intercepts.copy()
-    for u in range(len(buckets)):
-        for h in range(n_heads):
-            logits[h] += values[u] * weights[buckets[u], h]
-    per_token = np.zeros((n_tok, n_heads))
-    for r in range(len(index)):
-        for h in range(n_heads):
-            c = 0.5 * share[r] * weights[index[r], h]
-            per_token[tok_a[r], h] += c
-            per_token[tok_b[r], h] += c
-    return logits, per_token
-
-
-@njit(cache=True, nogil=True)
 def top_phrases(
     contribution: np.ndarray, starts: np.ndarray, ends: np.ndarray, limit: int, floor_share: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

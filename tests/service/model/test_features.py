@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
+from service.model.bundle import TriageModel
 from service.model.features import CHAR_BLOCK, WORD_BLOCK, Featurizer
 from training.data import LabelledTicket
 
@@ -113,3 +114,13 @@ def test_batch_and_single_ticket_features_are_identical(seed_rows: list[Labelled
         for bucket, value in zip(vector.index.tolist(), vector.value.tolist(), strict=True):
             merged[bucket] = merged.get(bucket, 0.0) + value
         assert dict(zip(row.indices.tolist(), row.data.tolist(), strict=True)) == pytest.approx(merged)
+
+
+def test_serving_path_scores_every_seed_ticket_as_the_batch_path_does(
+    seed_rows: list[LabelledTicket], tiny_model: TriageModel
+) -> None:
+    """The compiled single-ticket path and the training matrix give the same logits."""
+    texts = [r.model_text for r in seed_rows]
+    batch = tiny_model.featurizer.transform(texts) @ tiny_model.weights + tiny_model.intercepts
+    single = np.array([tiny_model.score_text(t).floats[:4] for t in texts])
+    np.testing.assert_allclose(single, batch, atol=1e-5)
