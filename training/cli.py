@@ -191,7 +191,7 @@ def evaluate(
         if not rows:
             raise _fail("none of these rows is in the model's held-out split")
     proba = bundle.predict_proba_texts([r.model_text for r in rows])
-    thresholds = {h: float(bundle.metadata["thresholds"][h]) for h in HEADS}
+    thresholds: dict[str, float] = {h: float(bundle.metadata["thresholds"][h]) for h in HEADS}
     metrics = evaluate_predictions(rows, proba, thresholds)
     folder = out or Path("reports") / f"{bundle.name}-{bundle.version}"
     title = f"{bundle.name} {bundle.version} on {len(rows)} rows" + (" (held-out split)" if held_out else "")

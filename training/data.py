@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from service.model.bundle import DIMENSIONS, HEADS
+from service.model.features import model_text
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("text", *DIMENSIONS)
 OPTIONAL_COLUMNS: tuple[str, ...] = ("needs_human", "id", "language", "subject", "domain")
@@ -40,11 +41,6 @@ class LabelledTicket:
     @property
     def model_text(self) -> str:
         return model_text(self.text, self.subject)
-
-
-def model_text(text: str, subject: str | None) -> str:
-    """What the model reads: the subject (when given) then the body."""
-    return f"{subject}\n\n{text}" if subject else text
 
 
 @dataclass(frozen=True)

@@ -30,8 +30,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from service.model import kernels
 from service.model.features import HASHING, Featurizer, FeaturizerConfig
 
-HEADS: tuple[str, ...] = ("emotional", "complex", "nuanced", "needs_human")
-DIMENSIONS: tuple[str, ...] = HEADS[:3]
+HeadName = Literal["emotional", "complex", "nuanced", "needs_human"]
+HEADS: tuple[HeadName, ...] = ("emotional", "complex", "nuanced", "needs_human")
+DIMENSIONS: tuple[HeadName, ...] = HEADS[:3]
 MODEL_FILE = "model.skops"
 METADATA_FILE = "metadata.json"
 CARD_FILE = "MODEL_CARD.md"

@@ -51,6 +51,14 @@ def _ascii_classes() -> np.ndarray:
 _ASCII_CLASS = _ascii_classes()
 
 
+SUBJECT_SEPARATOR = "\n\n"
+
+
+def model_text(text: str, subject: str | None) -> str:
+    """What the model reads, in training and serving alike: the subject (when given), then the body."""
+    return f"{subject}{SUBJECT_SEPARATOR}{text}" if subject else text
+
+
 @lru_cache(maxsize=65536)
 def _class_of(cp: int) -> int:
     ch = chr(cp)

@@ -302,28 +302,12 @@ def featurize_and_score(
     logits[:] = intercepts
     if m == 0:
         return tokens, occurrences, floats
-    keys, counts, slot = _count(index, block, bits)
-    n_unique = len(keys)
-    idf_col = N_HEADS  # the column after the weights
-    mask = np.int64((1 << bits) - 1)
-    values = np.empty(n_unique, np.float64)
-    norms = np.zeros(2)
-    for u in range(n_unique):
-        value = (1.0 + np.log(counts[u])) * table[keys[u] & mask, idf_col]
-        values[u] = value
-        norms[keys[u] >> bits] += value * value
-    for b in range(2):
-        norms[b] = np.sqrt(norms[b]) if norms[b] > 0 else 1.0
-    for u in range(n_unique):
-        bucket = keys[u] & mask
-        value = values[u] / norms[keys[u] >> bits]
-        values[u] = value
+    # The idf column of the packed table: read from the same cache line as the weights.
+    buckets, values, share = weigh(index, block, table[:, N_HEADS], bits)
+    for u in range(len(buckets)):
         for h in range(N_HEADS):
-            logits[h] += value * table[bucket, h]
-    share = floats[N_HEADS:]
-    for r in range(m):
-        u = slot[r]
-        share[r] = values[u] / counts[u]
+            logits[h] += values[u] * table[buckets[u], h]
+    floats[N_HEADS:] = share
     return tokens, occurrences, floats
 
 

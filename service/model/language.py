@@ -85,14 +85,13 @@ FUNCTION_WORDS: dict[str, tuple[str, ...]] = {
 FAST_MIN_WORDS = 6
 FAST_MIN_SHARE = 0.08
 LANGID_CHARS = 600
-_P = 1_000_003
 
 
 def token_hash(word: str) -> int:
     """The featurizer kernel's raw unigram hash of one lower-cased token."""
     h = 0
     for ch in word:
-        h = (h * _P + ord(ch)) % (1 << 64)
+        h = (h * int(kernels.P) + ord(ch)) % (1 << 64)
     return h
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from service.model.bundle import DIMENSIONS, HEADS, Scored, TriageModel
+from service.model.features import SUBJECT_SEPARATOR, model_text
 from service.model.language import LanguageDetector
 from service.scoring.policy import PRIORITY_ORDER, RoutingPolicy, RuleMatch
 from service.scoring.schemas import (
@@ -21,15 +22,7 @@ from service.scoring.schemas import (
     TicketScoreRequest,
 )
 
-SUBJECT_SEPARATOR = "\n\n"
 NEEDS_HUMAN = HEADS.index("needs_human")
-HEAD_NAMES: tuple[Literal["emotional", "complex", "nuanced", "needs_human"], ...] = (
-    "emotional",
-    "complex",
-    "nuanced",
-    "needs_human",
-)
-assert HEAD_NAMES == HEADS
 
 
 @dataclass(frozen=True)
@@ -65,7 +58,7 @@ def _phrase_reasons(
             start, end = max(start, offset) - offset, end - offset
         reasons.append(
             Reason(
-                dimension=HEAD_NAMES[head],
+                dimension=HEADS[head],
                 text=source[start:end],
                 field=field,
                 start=start,
@@ -99,8 +92,7 @@ def score_ticket(*, scorer: Scorer, ticket: TicketScoreRequest) -> TicketScore:
     rule_priority: PriorityName = min(
         (m.priority for m in matches), key=PRIORITY_ORDER.__getitem__, default="low"
     )
-    full = f"{ticket.subject}{SUBJECT_SEPARATOR}{ticket.text}" if ticket.subject else ticket.text
-    scored = model.score_text(full)
+    scored = model.score_text(model_text(ticket.text, ticket.subject))
     guess = scorer.detector.detect(ticket.text, hint=ticket.language, unigrams=scored.unigrams)
     if not guess.supported:
         return TicketScore(
