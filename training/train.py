@@ -267,9 +267,8 @@ def train_model(
     weights[:, 3] = head_weights @ s
     intercepts[3] = float(head_intercepts @ s + stacker.intercept_[0])
 
-    thresholds: dict[str, float] = dict.fromkeys(DIMENSIONS, recipe.dimension_threshold) | {
-        "needs_human": round(threshold, 6)
-    }
+    thresholds: dict[str, float] = dict.fromkeys(map(str, DIMENSIONS), recipe.dimension_threshold)
+    thresholds["needs_human"] = round(threshold, 6)
     model = TriageModel(
         featurizer=featurizer,
         weights=weights.astype(np.float32),
