@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 
-.PHONY: install install-test serve test lint
+.PHONY: install install-test install-peers serve test lint quality
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,13 @@ $(VENV)/.installed-test: $(VENV)/.installed
 install: $(VENV)/.installed
 
 install-test: $(VENV)/.installed-test
+
+# Optional: the peers `triage quality` measures against (torch CPU build, ~1 GB).
+install-peers: $(VENV)/.installed
+	$(PIP) install -c constraints.txt -e '.[test,peers]'
+
+quality: install-peers
+	HF_HUB_OFFLINE=1 $(BIN)/triage quality --history
 
 serve: install
 	$(BIN)/triage serve

@@ -56,7 +56,8 @@ def render_card(metadata: dict[str, Any]) -> str:
             "## Data",
             *sources,
             f"- public label mappings: `{MAPPING_VERSION}` (`training/public_data.py`); public rows "
-            "carry only the labels their source supports and train only those heads.",
+            "carry only the labels their source supports and train only those heads; each public "
+            f"source weighs {recipe['public_weight']} times the primary training rows in all.",
             "- never trained on: the airline tweets (CC BY-NC-SA, evaluation only), the XED nl "
             "evaluation split and a 30% CFPB evaluation split (both `sha256(text) % 10 < 3`), "
             "and the held-out split of the primary data.",

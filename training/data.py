@@ -150,18 +150,29 @@ def read_labelled_file(path: Path, *, source: str | None = None) -> list[Labelle
         bad = False
         for dim in HEADS:
             raw = record.get(dim)
-            if dim == "needs_human" and (raw is None or raw == ""):
+            if raw is None or (isinstance(raw, str) and not raw.strip()):
+                # Blank: the owner does not know this label; the row does not train that head.
+                labels[dim] = None
                 continue
             value = _label(raw)
             if value is None:
-                issues.append(DataIssue(name, line, dim, f"label must be 0 or 1, got {raw!r}"))
+                issues.append(DataIssue(name, line, dim, f"label must be 0 or 1 (or blank), got {raw!r}"))
                 bad = True
             else:
                 labels[dim] = value
         if bad:
             continue
-        if "needs_human" not in labels:
-            labels["needs_human"] = int(any(labels[d] for d in DIMENSIONS))
+        if labels["needs_human"] is None:
+            dims = [labels[d] for d in DIMENSIONS]
+            if any(dims):
+                labels["needs_human"] = 1
+            elif None in dims:
+                issues.append(
+                    DataIssue(name, line, "needs_human", "required when a dimension label is blank")
+                )
+                continue
+            else:
+                labels["needs_human"] = 0
         ticket_id = _optional_str(record.get("id"))
         if ticket_id is not None:
             if ticket_id in seen_ids:

@@ -98,7 +98,10 @@ def featurize(featurizer: Featurizer, texts: Sequence[str], report: Report, labe
     return featurizer.weigh_counts(counts)
 
 
-def _weights(rows: Sequence[LabelledTicket], primary_sources: set[str], public_weight: float) -> np.ndarray:
+def weights_for(
+    rows: Sequence[LabelledTicket], primary_sources: set[str], public_weight: float
+) -> np.ndarray:
+    """Primary rows weigh 1; each public source weighs ``public_weight`` times the primary rows in all."""
     counts = Counter(r.source for r in rows)
     n_primary = sum(c for s, c in counts.items() if s in primary_sources)
     out = np.ones(len(rows))
@@ -166,12 +169,19 @@ def choose_threshold(y: np.ndarray, p: np.ndarray, recipe: Recipe) -> float:
     return float(p[order][min(k, len(p) - 1)])
 
 
-def check_trainable(primary: Sequence[LabelledTicket], recipe: Recipe) -> None:
-    """Every head needs both classes in every cross-validation fold; say so before training."""
+def check_trainable(
+    primary: Sequence[LabelledTicket], recipe: Recipe, auxiliary: Sequence[LabelledTicket] = ()
+) -> None:
+    """Every head needs both classes often enough to learn; say so before training.
+
+    needs_human is cross-validated on the primary rows, so it needs both classes in every fold
+    there. A dimension the primary data leaves blank may learn from the public rows instead.
+    """
     need = 2 * recipe.folds
     issues = []
     for head in HEADS:
-        values = [r.labels[head] for r in primary if r.labels.get(head) is not None]
+        pool = primary if head == "needs_human" else [*primary, *auxiliary]
+        values = [r.labels[head] for r in pool if r.labels.get(head) is not None]
         positives = sum(v or 0 for v in values)
         negatives = len(values) - positives
         if positives < need or negatives < need:
@@ -180,7 +190,8 @@ def check_trainable(primary: Sequence[LabelledTicket], recipe: Recipe) -> None:
                     "(all training files)",
                     0,
                     head,
-                    f"needs at least {need} rows labelled 1 and {need} labelled 0, found {positives} and {negatives}",
+                    f"needs at least {need} rows labelled 1 and {need} labelled 0, found {positives} and {negatives}"
+                    + ("" if head == "needs_human" or auxiliary else " (or add --public-data)"),
                 )
             )
     if issues:
@@ -211,7 +222,7 @@ def train_model(
 ) -> TrainingResult:
     """Train, cross-validate and evaluate on the held-out split; returns the model and its figures."""
     started = time.perf_counter()
-    check_trainable(primary, recipe)
+    check_trainable(primary, recipe, auxiliary)
     primary_train, test_rows = split_primary(primary, recipe)
     train_rows = primary_train + list(auxiliary)
     primary_sources = {r.source for r in primary}
@@ -223,7 +234,7 @@ def train_model(
     texts = [r.model_text for r in train_rows]
     x_all = featurize(featurizer, texts, report, "training rows")
     y_all = label_matrix(train_rows)
-    w_all = _weights(train_rows, primary_sources, recipe.public_weight)
+    w_all = weights_for(train_rows, primary_sources, recipe.public_weight)
     n_primary = len(primary_train)
 
     # Out-of-fold logits of every head (the three dimensions and a direct needs_human head) on
@@ -242,9 +253,11 @@ def train_model(
     calibration = np.zeros((len(HEADS), 2))
     cv_metrics: dict[str, Any] = {}
     for j, dim in enumerate(DIMENSIONS):
-        y = y_all[:n_primary, j].astype(int)
-        calibration[j] = _platt(oof[:, j], y)
-        cv_metrics[dim] = {"roc_auc": _auc(y, oof[:, j])}
+        known = ~np.isnan(y_all[:n_primary, j])
+        y = y_all[:n_primary, j][known].astype(int)
+        # A dimension the primary data leaves blank keeps the public rows' own scale.
+        calibration[j] = _platt(oof[known, j], y) if len(y) else (1.0, 0.0)
+        cv_metrics[dim] = {"roc_auc": _auc(y, oof[known, j]) if len(y) else None, "known": int(known.sum())}
     # needs_human: a logistic regression on the four out-of-fold logits; it is calibrated itself.
     stacker = LogisticRegression(C=1.0, solver="lbfgs").fit(oof, y_nh)
     oof_nh = stacker.predict_proba(oof)[:, 1]

@@ -63,10 +63,56 @@ def test_empty_text(tmp_path: Path) -> None:
     assert issues_of(path) == [f"{path}:2: text: empty or not a string"]
 
 
-@pytest.mark.parametrize("bad", [2, "yes", None, True, 0.5])
+@pytest.mark.parametrize("bad", [2, "yes", True, 0.5])
 def test_label_not_zero_or_one(tmp_path: Path, bad: object) -> None:
     path = write_jsonl(tmp_path / "t.jsonl", [row(complex=bad)])
-    assert issues_of(path) == [f"{path}:1: complex: label must be 0 or 1, got {bad!r}"]
+    assert issues_of(path) == [f"{path}:1: complex: label must be 0 or 1 (or blank), got {bad!r}"]
+
+
+def test_blank_dimension_labels_are_unknown(tmp_path: Path) -> None:
+    csv_path = tmp_path / "t.csv"
+    csv_path.write_text(
+        "text,emotional,complex,nuanced,needs_human\nlate again,1,,,1\nwhere is it, ,,0,0\n", encoding="utf-8"
+    )
+    assert [r.labels for r in read_labelled_file(csv_path)] == [
+        {"emotional": 1, "complex": None, "nuanced": None, "needs_human": 1},
+        {"emotional": None, "complex": None, "nuanced": 0, "needs_human": 0},
+    ]
+    json_path = write_jsonl(
+        tmp_path / "t.jsonl", [row(complex=None, needs_human=0), row(nuanced=None, needs_human=1)]
+    )
+    assert [r.labels for r in read_labelled_file(json_path)] == [
+        {"emotional": 0, "complex": None, "nuanced": 0, "needs_human": 0},
+        {"emotional": 0, "complex": 0, "nuanced": None, "needs_human": 1},
+    ]
+
+
+def test_needs_human_required_when_a_dimension_is_blank(tmp_path: Path) -> None:
+    csv_path = tmp_path / "t.csv"
+    csv_path.write_text(
+        "text,emotional,complex,nuanced,needs_human\nfine,0,0,0,\nno idea,0,,0,\n", encoding="utf-8"
+    )
+    assert issues_of(csv_path) == [f"{csv_path}:3: needs_human: required when a dimension label is blank"]
+    json_path = write_jsonl(
+        tmp_path / "t.jsonl", [row(), row(emotional=None), row(nuanced=None, needs_human=None)]
+    )
+    assert issues_of(json_path) == [
+        f"{json_path}:2: needs_human: required when a dimension label is blank",
+        f"{json_path}:3: needs_human: required when a dimension label is blank",
+    ]
+
+
+def test_blank_dimension_beside_a_positive_one_derives_needs_human(tmp_path: Path) -> None:
+    csv_path = tmp_path / "t.csv"
+    csv_path.write_text("text,emotional,complex,nuanced\nso angry,1,,\n", encoding="utf-8")
+    assert read_labelled_file(csv_path)[0].labels == {
+        "emotional": 1,
+        "complex": None,
+        "nuanced": None,
+        "needs_human": 1,
+    }
+    json_path = write_jsonl(tmp_path / "t.jsonl", [row(emotional=None, complex=1)])
+    assert read_labelled_file(json_path)[0].labels["needs_human"] == 1
 
 
 def test_duplicate_id_names_both_lines(tmp_path: Path) -> None:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from service.model.bundle import HEADS, TriageModel
-from training.data import LabelledTicket
-from training.train import Recipe, choose_threshold, split_primary, train_model
+from training.data import DataValidationError, LabelledTicket
+from training.train import Recipe, check_trainable, choose_threshold, split_primary, train_model
 
 RECIPE = Recipe(name="t", bits=12, folds=3)
 
@@ -97,3 +97,91 @@ def test_partial_labels_train_only_their_heads(seed_rows: list[LabelledTicket]) 
     assert counts["emotional"] == {"known": 40, "positive": 40}
     assert counts["complex"] == {"known": 0, "positive": 0}
     assert result.model.metadata["rows"]["auxiliary_by_source"] == {"pub": 40}
+
+
+def history_rows(n: int) -> list[LabelledTicket]:
+    """A customer's history: only emotional and needs_human known, complex and nuanced blank."""
+    return [
+        LabelledTicket(
+            text=f"ticket {i}",
+            labels={"emotional": i % 2, "complex": None, "nuanced": None, "needs_human": i % 2},
+            source="history",
+        )
+        for i in range(n)
+    ]
+
+
+def public_rows(n: int) -> list[LabelledTicket]:
+    return [
+        LabelledTicket(
+            text=f"public {i}",
+            labels={"emotional": None, "complex": i % 2, "nuanced": (i // 2) % 2, "needs_human": None},
+            source="pub",
+        )
+        for i in range(n)
+    ]
+
+
+def test_blank_dimensions_may_learn_from_the_public_rows() -> None:
+    primary = history_rows(30)
+    check_trainable(primary, RECIPE, public_rows(12))  # 6 of each class per dimension: enough for 3 folds
+    with pytest.raises(DataValidationError) as info:
+        check_trainable(primary, RECIPE)
+    issues = {i.field: i.message for i in info.value.issues}
+    assert set(issues) == {"complex", "nuanced"}
+    assert "found 0 and 0 (or add --public-data)" in issues["complex"]
+    with pytest.raises(DataValidationError) as info:
+        check_trainable(primary, RECIPE, public_rows(10))  # 5 or 4 of a class: too few
+    assert {i.field for i in info.value.issues} == {"complex", "nuanced"}
+    assert "--public-data" not in str(info.value)
+
+
+def test_needs_human_never_learns_from_the_public_rows() -> None:
+    aux = [
+        LabelledTicket(text=f"p{i}", labels={**r.labels, "needs_human": i % 2}, source="pub")
+        for i, r in enumerate(public_rows(40))
+    ]
+    primary = [r for r in history_rows(60) if r.labels["needs_human"] == 1]
+    for r in primary[:6]:
+        r.labels["emotional"] = 0  # both emotional classes; needs_human still only 1
+    with pytest.raises(DataValidationError) as info:
+        check_trainable(primary, RECIPE, aux)
+    assert [i.field for i in info.value.issues] == ["needs_human"]
+    assert "found 30 and 0" in str(info.value)
+
+
+def test_training_with_blank_dimensions_and_public_rows(seed_rows: list[LabelledTicket]) -> None:
+    primary = [
+        LabelledTicket(
+            text=r.text,
+            labels={**r.labels, "complex": None, "nuanced": None},
+            source="history",
+            subject=r.subject,
+            language=r.language,
+        )
+        for r in seed_rows[::6]
+    ]
+    aux = [
+        LabelledTicket(
+            text=r.text,
+            labels={
+                "emotional": None,
+                "complex": r.labels["complex"],
+                "nuanced": r.labels["nuanced"],
+                "needs_human": None,
+            },
+            source="pub",
+            subject=r.subject,
+            language=r.language,
+        )
+        for r in seed_rows[1::6]
+    ]
+    model = train_model(primary, RECIPE, auxiliary=aux).model
+    cv = model.metadata["metrics"]["cross_validation"]
+    assert cv["complex"] == {"roc_auc": None, "known": 0}
+    assert cv["nuanced"] == {"roc_auc": None, "known": 0}
+    assert cv["emotional"]["known"] > 0
+    # No primary labels to calibrate on: the blank dimensions keep the public rows' scale.
+    np.testing.assert_array_equal(model.calibration[1:3], [[1.0, 0.0], [1.0, 0.0]])
+    proba = model.predict_proba_texts([r.model_text for r in seed_rows[2::60]])
+    assert not np.isnan(proba).any()
