@@ -37,6 +37,14 @@ def test_digits_are_folded_and_punctuation_runs_kept(featurizer: Featurizer) -> 
     assert tokens == ["order", "00000", "late", "??", "ok", "!", ":)"]
 
 
+@pytest.mark.parametrize("text", ["@acme #fail!", "＠acme ＃fail!", "acme fail!"])
+def test_mention_and_tag_signs_only_separate(featurizer: Featurizer, text: str) -> None:
+    # A handle or hashtag reads as its word: the sign is the channel's, not the customer's.
+    assert [t for _, _, t in featurizer.tokenize(text)] == ["acme", "fail", "!"]
+    same = featurizer.analyze("acme fail!")
+    assert np.array_equal(featurizer.analyze(text).index, same.index)
+
+
 def test_char_ngrams_stay_inside_words(featurizer: Featurizer) -> None:
     analysis = featurizer.analyze("ab cde")
     char_tokens = analysis.token_a[analysis.block == CHAR_BLOCK].tolist()
