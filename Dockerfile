@@ -17,9 +17,13 @@ RUN make install \
     && .venv/bin/triage score "warm-up: the kernels compile here" > /dev/null \
     && chmod -R a+rwX /var/cache/numba
 
+# The SQLite database lives in /app/data unless TRIAGE_DATABASE_URL points elsewhere: mount a volume there.
+RUN mkdir -p /app/data && chown 65534:65534 /app/data
 ENV TRIAGE_HOST=0.0.0.0 \
     TRIAGE_PORT=8000 \
+    TRIAGE_DATA_DIR=/app/data \
     PYTHONUNBUFFERED=1
+VOLUME /app/data
 EXPOSE 8000
 USER 65534:65534
 HEALTHCHECK --interval=30s --timeout=3s --start-period=20s \

@@ -25,6 +25,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     language_min_confidence: float = Field(default=0.9, gt=0, le=1)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # Storage: every scored ticket is committed before its 2xx. Off: scoring only (benchmarks).
+    storage: bool = True
+    data_dir: Path = Path("data")
+    database_url: str | None = Field(default=None, description="Default: SQLite at DATA_DIR/triage.db.")
+    migrate_on_start: bool = True
 
 
 @lru_cache

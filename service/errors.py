@@ -59,6 +59,21 @@ class ModelNotReadyError(TriageError):
     code = "model_not_ready"
 
 
+class NotFoundError(TriageError):
+    status_code = 404
+    code = "not_found"
+
+
+class IdempotencyKeyReusedError(TriageError):
+    status_code = 422
+    code = "idempotency_key_reused"
+
+
+class StorageDisabledError(TriageError):
+    status_code = 404
+    code = "storage_disabled"
+
+
 def _body(
     request: Request, code: str, message: str, details: list[dict[str, Any]] | None = None
 ) -> dict[str, Any]:

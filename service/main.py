@@ -20,6 +20,9 @@ from service.scoring.engine import Scorer, score_ticket
 from service.scoring.policy import load_policy
 from service.scoring.router import router as scoring_router
 from service.scoring.schemas import TicketScoreRequest
+from service.storage.database import database_url, make_engine, session_factory, upgrade
+from service.tickets.router import router as tickets_router
+from service.tickets.service import TicketStore
 
 WARM_UP_TICKET = TicketScoreRequest(
     text="Hello, this is the third time I write: my invoice of €12 is wrong and I am worried. Dank je wel!",
@@ -39,6 +42,18 @@ def load_scorer(settings: Settings) -> Scorer:
     scorer = Scorer.build(model=model, policy=policy, min_confidence=settings.language_min_confidence)
     score_ticket(scorer=scorer, ticket=WARM_UP_TICKET)
     return scorer
+
+
+def open_store(settings: Settings) -> TicketStore:
+    """Connect, migrate when configured to, and start the writer thread."""
+    url = database_url(settings.database_url, settings.data_dir)
+    engine = make_engine(url)
+    if settings.migrate_on_start:
+        upgrade(engine, url)
+    store = TicketStore(session_factory(engine))
+    store.start()
+    logger.info("storage ready", dialect=engine.dialect.name)
+    return store
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -66,8 +81,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             version=scorer.model.version,
             policy=scorer.policy.version,
         )
-        yield
-        app.state.scorer = None
+        store = open_store(settings) if settings.storage else None
+        app.state.store = store
+        if store is None:
+            logger.warning("storage is off: scored tickets are not kept (TRIAGE_STORAGE=false)")
+        try:
+            yield
+        finally:
+            app.state.scorer = None
+            if store is not None:
+                store.stop()
+                store.sessions.kw["bind"].dispose()
 
     app = FastAPI(
         title="ticket-triage",
@@ -76,8 +100,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.scorer = None
+    app.state.store = None
     install_error_handlers(app)
     app.include_router(scoring_router)
+    app.include_router(tickets_router)
     app.include_router(ops_router)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     return app

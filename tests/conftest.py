@@ -53,8 +53,13 @@ def default_model() -> TriageModel:
 
 
 @pytest.fixture
-def settings(tiny_models_dir: Path) -> Settings:
-    return Settings(models_dir=tiny_models_dir, model_name="tiny", policy_path=REPO / "policy.toml")
+def settings(tiny_models_dir: Path, tmp_path: Path) -> Settings:
+    return Settings(
+        models_dir=tiny_models_dir,
+        model_name="tiny",
+        policy_path=REPO / "policy.toml",
+        data_dir=tmp_path / "data",
+    )
 
 
 @pytest.fixture

@@ -31,6 +31,10 @@ class TicketScoreRequest(_Strict):
 
     text: Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS)]
     id: ShortStr | None = None
+    source: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")] | None = Field(
+        default=None,
+        description="Which helpdesk the ticket comes from (default 'api'); (source, id) names a stored ticket.",
+    )
     subject: Annotated[str, Field(max_length=1_000)] | None = None
     language: Annotated[str, Field(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")] | None = Field(
         default=None, description="The helpdesk's language hint (ISO 639-1); used when detection is unsure."

@@ -1,0 +1,95 @@
+"""The engine, its SQLite settings, and migrations that run once even when several workers start.
+
+SQLite gets WAL (readers never block the writer), ``synchronous=NORMAL`` (a commit survives a
+process crash; WAL's documented trade-off is the last commits on power loss), a busy timeout so
+that concurrent writers wait instead of failing, and foreign keys on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.orm import Session, sessionmaker
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+BUSY_TIMEOUT_MS = 30_000
+# Any 64-bit number, shared by every process that migrates the same PostgreSQL database.
+PG_MIGRATION_LOCK = 7_351_220_261_127
+
+
+def database_url(url: str | None, data_dir: Path) -> str:
+    """The configured URL, else a SQLite file under the data folder (created if missing)."""
+    if url:
+        return url
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{(data_dir / 'triage.db').resolve()}"
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+        )
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(conn: Any, _: Any) -> None:
+            cursor = conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+@contextlib.contextmanager
+def _migration_lock(engine: Engine, url: str) -> Iterator[None]:
+    """Workers starting together take turns: a file lock beside SQLite, an advisory lock on PostgreSQL."""
+    if engine.dialect.name == "sqlite":
+        path = engine.url.database
+        lock = Path(f"{path}.migrate.lock") if path and path != ":memory:" else None
+        if lock is None:
+            yield
+            return
+        with lock.open("w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+        return
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": PG_MIGRATION_LOCK})
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": PG_MIGRATION_LOCK})
+            conn.commit()
+
+
+def upgrade(engine: Engine, url: str, revision: str = "head") -> None:
+    """Bring the schema to ``revision``; safe to call from every worker at start-up."""
+    with _migration_lock(engine, url), engine.begin() as conn:
+        config = alembic_config(url)
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)

@@ -1,0 +1,87 @@
+"""The database schema. Alembic migrations in ``migrations/versions`` must match it (``alembic check``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Integer on SQLite, so that the primary key is the rowid and autoincrements.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class TicketRecord(Base):
+    """A ticket as last scored. ``text`` and ``subject`` are personal data: retention clears them."""
+
+    __tablename__ = "tickets"
+    __table_args__ = (Index("uq_tickets_source_external_id", "source", "external_id", unique=True),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(64))
+    external_id: Mapped[str] = mapped_column(String(256))
+    text: Mapped[str | None] = mapped_column(Text)
+    subject: Mapped[str | None] = mapped_column(Text)
+    channel: Mapped[str | None] = mapped_column(String(64))
+    customer_id: Mapped[str | None] = mapped_column(String(256))
+    language: Mapped[str] = mapped_column(String(16))
+    language_supported: Mapped[bool]
+    route: Mapped[str] = mapped_column(String(16))
+    priority: Mapped[str] = mapped_column(String(16))
+    needs_human: Mapped[float | None] = mapped_column(Float)
+    emotional: Mapped[float | None] = mapped_column(Float)
+    complex: Mapped[float | None] = mapped_column(Float)
+    nuanced: Mapped[float | None] = mapped_column(Float)
+    threshold: Mapped[float] = mapped_column(Float)
+    reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    rules: Mapped[list[str]] = mapped_column(JSON)
+    model_version: Mapped[str] = mapped_column(String(64))
+    policy_version: Mapped[str] = mapped_column(String(64))
+    times_scored: Mapped[int] = mapped_column(Integer, default=1)
+    first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    scored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    text_purged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ScoreEvent(Base):
+    """One scoring of a ticket: its history. Scores only, never the text."""
+
+    __tablename__ = "score_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    scored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    route: Mapped[str] = mapped_column(String(16))
+    priority: Mapped[str] = mapped_column(String(16))
+    needs_human: Mapped[float | None] = mapped_column(Float)
+    emotional: Mapped[float | None] = mapped_column(Float)
+    complex: Mapped[float | None] = mapped_column(Float)
+    nuanced: Mapped[float | None] = mapped_column(Float)
+    rules: Mapped[list[str]] = mapped_column(JSON)
+    model_version: Mapped[str] = mapped_column(String(64))
+    policy_version: Mapped[str] = mapped_column(String(64))
+
+
+class IdempotencyRecord(Base):
+    """The response to a POST sent with an ``Idempotency-Key``, replayed when the key comes again."""
+
+    __tablename__ = "idempotency_keys"
+
+    key: Mapped[str] = mapped_column(String(256), primary_key=True)
+    request_sha256: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response_body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

@@ -1,0 +1,1 @@
+"""Stored tickets: every scored ticket, its history, and idempotent replays of POSTs."""

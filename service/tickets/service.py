@@ -1,0 +1,197 @@
+"""Storing scored tickets with group commit: a 2xx is sent only after its tickets are committed.
+
+One writer thread per process owns the writes. A request hands it the scored tickets (and its
+idempotency key) and waits for the commit; the thread takes everything queued meanwhile into one
+transaction, so a burst of requests costs one commit rather than one each. If a combined
+transaction fails, its requests are retried one by one, so one bad request never fails another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import queue
+import threading
+import uuid
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.scoring.schemas import TicketScore, TicketScoreRequest
+from service.tickets import repository
+
+MAX_GROUP = 256
+DEFAULT_SOURCE = "api"
+
+
+@dataclass(frozen=True)
+class Replay:
+    """A stored response for an idempotency key seen before."""
+
+    status_code: int
+    body: str
+    request_sha256: str
+
+
+@dataclass
+class _Job:
+    tickets: list[tuple[TicketScoreRequest, TicketScore]]
+    idempotency_key: str | None
+    request_sha256: str
+    body: str
+    future: Future[Replay | None]
+
+
+def request_digest(payload: str) -> str:
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def with_ticket_id(ticket: TicketScoreRequest, result: TicketScore) -> TicketScore:
+    """A ticket sent without an id gets one, so that it can be found again."""
+    return result if result.id is not None else result.model_copy(update={"id": f"t-{uuid.uuid4().hex}"})
+
+
+def ticket_values(ticket: TicketScoreRequest, result: TicketScore, now: datetime) -> dict[str, Any]:
+    dims = result.dimensions
+    return {
+        "source": ticket.source or DEFAULT_SOURCE,
+        "external_id": result.id,
+        "text": ticket.text,
+        "subject": ticket.subject,
+        "channel": ticket.channel,
+        "customer_id": ticket.customer.id if ticket.customer else None,
+        "language": result.language,
+        "language_supported": result.language_supported,
+        "route": result.route,
+        "priority": result.priority,
+        "needs_human": result.needs_human,
+        "emotional": dims.emotional if dims else None,
+        "complex": dims.complex if dims else None,
+        "nuanced": dims.nuanced if dims else None,
+        "threshold": result.threshold,
+        "reasons": [r.model_dump(exclude_none=True) for r in result.reasons],
+        "rules": list(result.rules),
+        "model_version": result.model_version,
+        "policy_version": result.policy_version,
+        "scored_at": now,
+    }
+
+
+class TicketStore:
+    """The process's writer thread and its queue."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
+        self._queue: queue.Queue[_Job | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="ticket-writer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Finish what is queued, then stop."""
+        self._queue.put(None)
+        self._thread.join()
+
+    def lookup(self, key: str) -> Replay | None:
+        with self.sessions() as session:
+            found = repository.get_idempotency(session, key)
+            return (
+                None
+                if found is None
+                else Replay(found.status_code, found.response_body, found.request_sha256)
+            )
+
+    def submit(
+        self,
+        tickets: list[tuple[TicketScoreRequest, TicketScore]],
+        *,
+        body: str,
+        idempotency_key: str | None = None,
+        request_sha256: str = "",
+    ) -> Future[Replay | None]:
+        """Queue tickets (and the response for the key) for the next commit; the future resolves after it.
+
+        It resolves to a :class:`Replay` when another request stored the same key first.
+        """
+        job = _Job(tickets, idempotency_key, request_sha256, body, Future())
+        self._queue.put(job)
+        return job.future
+
+    async def save(
+        self, tickets: list[tuple[TicketScoreRequest, TicketScore]], **kwargs: Any
+    ) -> Replay | None:
+        return await asyncio.wrap_future(self.submit(tickets, **kwargs))
+
+    def _apply(self, session: Session, job: _Job, now: datetime) -> Replay | None:
+        if job.idempotency_key is not None:
+            found = repository.get_idempotency(session, job.idempotency_key)
+            if found is not None:
+                return Replay(found.status_code, found.response_body, found.request_sha256)
+        for ticket, result in job.tickets:
+            values = ticket_values(ticket, result, now)
+            ticket_id = repository.upsert_ticket(session, values)
+            repository.add_score_event(session, ticket_id, values)
+        if job.idempotency_key is not None:
+            repository.add_idempotency(
+                session,
+                key=job.idempotency_key,
+                request_sha256=job.request_sha256,
+                status_code=200,
+                body=job.body,
+                now=now,
+            )
+        return None
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            jobs = [first]
+            stop = False
+            while len(jobs) < MAX_GROUP:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                jobs.append(nxt)
+            self._commit(jobs)
+            if stop:
+                return
+
+    def _commit(self, jobs: list[_Job]) -> None:
+        now = datetime.now(UTC)
+        keys = [j.idempotency_key for j in jobs if j.idempotency_key]
+        if len(jobs) > 1 and len(keys) == len(set(keys)):
+            try:
+                with self.sessions() as session, session.begin():
+                    outcomes = [self._apply(session, job, now) for job in jobs]
+            except Exception:  # noqa: S110 - retried one by one below, where each job gets its own error
+                pass
+            else:
+                for job, outcome in zip(jobs, outcomes, strict=True):
+                    job.future.set_result(outcome)
+                return
+        for job in jobs:
+            try:
+                with self.sessions() as session, session.begin():
+                    outcome = self._apply(session, job, now)
+            except IntegrityError as exc:
+                # Another process stored the same idempotency key between our check and commit.
+                replay = self.lookup(job.idempotency_key) if job.idempotency_key else None
+                if replay is None:
+                    job.future.set_exception(exc)
+                else:
+                    job.future.set_result(replay)
+            except Exception as exc:
+                job.future.set_exception(exc)
+            else:
+                job.future.set_result(outcome)
