@@ -85,10 +85,10 @@ def uvicorn_command(factory: str, port: int, workers: int) -> list[str]:
 
 @contextmanager
 def server(
-    factory: str, workers: int = 1, ready_path: str = "/healthz"
+    factory: str, workers: int = 1, ready_path: str = "/healthz", env: dict[str, str] | None = None
 ) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
     proc = subprocess.Popen(
         uvicorn_command(factory, port, workers),
         cwd=REPO,

@@ -55,6 +55,26 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+@contextlib.contextmanager
+def write_turn(engine: Engine) -> Iterator[None]:
+    """Take turns writing across processes (SQLite only; PostgreSQL locks rows, not the database).
+
+    SQLite lets one writer in at a time and makes the others poll with sleeps of up to 100 ms;
+    with several workers that polling, not the writing, set the pace. A blocking file lock
+    hands the turn over the moment it is free.
+    """
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not path or path == ":memory:":
+        yield
+        return
+    with Path(f"{path}.write.lock").open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def alembic_config(url: str) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.scoring.schemas import TicketScore, TicketScoreRequest
+from service.storage.database import write_turn
 from service.tickets import repository
 
 MAX_GROUP = 256
@@ -127,25 +128,41 @@ class TicketStore:
     ) -> Replay | None:
         return await asyncio.wrap_future(self.submit(tickets, **kwargs))
 
-    def _apply(self, session: Session, job: _Job, now: datetime) -> Replay | None:
-        if job.idempotency_key is not None:
-            found = repository.get_idempotency(session, job.idempotency_key)
-            if found is not None:
-                return Replay(found.status_code, found.response_body, found.request_sha256)
-        for ticket, result in job.tickets:
-            values = ticket_values(ticket, result, now)
-            ticket_id = repository.upsert_ticket(session, values)
-            repository.add_score_event(session, ticket_id, values)
-        if job.idempotency_key is not None:
-            repository.add_idempotency(
-                session,
-                key=job.idempotency_key,
-                request_sha256=job.request_sha256,
-                status_code=200,
-                body=job.body,
-                now=now,
+    def _apply(self, session: Session, jobs: list[_Job], now: datetime) -> list[Replay | None]:
+        """Write the jobs in one transaction: bulk statements, whatever the number of jobs."""
+        outcomes: list[Replay | None] = []
+        rows: list[dict[str, Any]] = []
+        for job in jobs:
+            found = repository.get_idempotency(session, job.idempotency_key) if job.idempotency_key else None
+            outcomes.append(
+                None
+                if found is None
+                else Replay(found.status_code, found.response_body, found.request_sha256)
             )
-        return None
+            if found is None:
+                rows.extend(ticket_values(t, r, now) for t, r in job.tickets)
+        # An upsert may touch a record once: a ticket repeated in the group waits for the next round.
+        while rows:
+            seen: set[tuple[str, str]] = set()
+            now_rows: list[dict[str, Any]] = []
+            later: list[dict[str, Any]] = []
+            for row in rows:
+                key = (row["source"], row["external_id"])
+                (later if key in seen else now_rows).append(row)
+                seen.add(key)
+            repository.store_scored(session, now_rows)
+            rows = later
+        for job, outcome in zip(jobs, outcomes, strict=True):
+            if outcome is None and job.idempotency_key is not None:
+                repository.add_idempotency(
+                    session,
+                    key=job.idempotency_key,
+                    request_sha256=job.request_sha256,
+                    status_code=200,
+                    body=job.body,
+                    now=now,
+                )
+        return outcomes
 
     def _run(self) -> None:
         while True:
@@ -168,12 +185,16 @@ class TicketStore:
                 return
 
     def _commit(self, jobs: list[_Job]) -> None:
+        with write_turn(self.sessions.kw["bind"]):
+            self._commit_jobs(jobs)
+
+    def _commit_jobs(self, jobs: list[_Job]) -> None:
         now = datetime.now(UTC)
         keys = [j.idempotency_key for j in jobs if j.idempotency_key]
         if len(jobs) > 1 and len(keys) == len(set(keys)):
             try:
                 with self.sessions() as session, session.begin():
-                    outcomes = [self._apply(session, job, now) for job in jobs]
+                    outcomes = self._apply(session, jobs, now)
             except Exception:  # noqa: S110 - retried one by one below, where each job gets its own error
                 pass
             else:
@@ -183,7 +204,7 @@ class TicketStore:
         for job in jobs:
             try:
                 with self.sessions() as session, session.begin():
-                    outcome = self._apply(session, job, now)
+                    outcome = self._apply(session, [job], now)[0]
             except IntegrityError as exc:
                 # Another process stored the same idempotency key between our check and commit.
                 replay = self.lookup(job.idempotency_key) if job.idempotency_key else None
