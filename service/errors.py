@@ -69,6 +69,21 @@ class IdempotencyKeyReusedError(TriageError):
     code = "idempotency_key_reused"
 
 
+class ConflictError(TriageError):
+    status_code = 409
+    code = "conflict"
+
+
+class ForbiddenError(TriageError):
+    status_code = 403
+    code = "forbidden"
+
+
+class InvalidCursorError(TriageError):
+    status_code = 422
+    code = "invalid_cursor"
+
+
 class StorageDisabledError(TriageError):
     status_code = 404
     code = "storage_disabled"

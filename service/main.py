@@ -16,6 +16,7 @@ from service.errors import install_error_handlers
 from service.model.bundle import load_bundle, resolve_bundle_dir
 from service.observability import MODEL_INFO, RequestContextMiddleware, configure_logging, logger
 from service.ops.router import router as ops_router
+from service.queue.router import router as queue_router
 from service.scoring.engine import Scorer, score_ticket
 from service.scoring.policy import load_policy
 from service.scoring.router import router as scoring_router
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(scoring_router)
     app.include_router(tickets_router)
+    app.include_router(queue_router)
     app.include_router(ops_router)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     return app

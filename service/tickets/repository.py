@@ -48,6 +48,16 @@ _EVENT = text(
 )
 
 
+_QUEUE = text(
+    "INSERT INTO queue_items (ticket_id, status, priority, priority_rank, language, top_dimension, created_at) "
+    "VALUES ((SELECT id FROM tickets WHERE source = :source AND external_id = :external_id), 'open', "
+    ":priority, :priority_rank, :language, :top_dimension, :scored_at) "
+    "ON CONFLICT (ticket_id) DO UPDATE SET priority = excluded.priority, "
+    "priority_rank = excluded.priority_rank, top_dimension = excluded.top_dimension, "
+    "language = excluded.language WHERE queue_items.status <> 'resolved'"
+)
+
+
 def store_scored(session: Session, rows: list[dict[str, Any]]) -> None:
     """Upsert the tickets by (source, external_id) and add one history event each.
 
@@ -60,6 +70,10 @@ def store_scored(session: Session, rows: list[dict[str, Any]]) -> None:
     params = [{**row, **{c: json.dumps(row[c]) for c in _JSON_COLUMNS}} for row in rows]
     session.execute(_UPSERT, params)
     session.execute(_EVENT, params)
+    # A ticket routed to a person gets one queue item, however often it is scored again.
+    human = [p for p in params if p["route"] == "human"]
+    if human:
+        session.execute(_QUEUE, human)
 
 
 def get_ticket(session: Session, *, source: str, external_id: str) -> TicketRecord | None:

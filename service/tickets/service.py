@@ -26,6 +26,7 @@ from service.storage.database import write_turn
 from service.tickets import repository
 
 MAX_GROUP = 256
+PRIORITY_RANK = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
 DEFAULT_SOURCE = "api"
 
 
@@ -79,6 +80,10 @@ def ticket_values(ticket: TicketScoreRequest, result: TicketScore, now: datetime
         "model_version": result.model_version,
         "policy_version": result.policy_version,
         "scored_at": now,
+        "priority_rank": PRIORITY_RANK[result.priority],
+        "top_dimension": max(("emotional", "complex", "nuanced"), key=lambda d: getattr(dims, d))
+        if dims
+        else None,
     }
 
 

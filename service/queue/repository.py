@@ -1,0 +1,83 @@
+"""Every query on queue items and feedback.
+
+A claim is one conditional UPDATE (open, or claimed with an expired lease, or already held by the
+same agent): the database decides who wins, so under any concurrency exactly one agent holds an
+item, on SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from service.storage.tables import Feedback, QueueItem, TicketRecord
+
+
+def list_items(
+    session: Session,
+    *,
+    status: str | None,
+    dimension: str | None,
+    language: str | None,
+    priority: str | None,
+    after: tuple[int, int] | None,
+    limit: int,
+) -> list[tuple[QueueItem, TicketRecord]]:
+    """Items in priority order, then oldest first; ``after`` is the last (rank, id) seen."""
+    query = select(QueueItem, TicketRecord).join(TicketRecord, TicketRecord.id == QueueItem.ticket_id)
+    if status is not None:
+        query = query.where(QueueItem.status == status)
+    if dimension is not None:
+        query = query.where(QueueItem.top_dimension == dimension)
+    if language is not None:
+        query = query.where(QueueItem.language == language)
+    if priority is not None:
+        query = query.where(QueueItem.priority == priority)
+    if after is not None:
+        rank, item_id = after
+        query = query.where(
+            or_(QueueItem.priority_rank > rank, and_(QueueItem.priority_rank == rank, QueueItem.id > item_id))
+        )
+    # Ids grow in arrival order, so (rank, id) is priority then age, and a cursor without ties.
+    query = query.order_by(QueueItem.priority_rank, QueueItem.id).limit(limit)
+    return [(row[0], row[1]) for row in session.execute(query)]
+
+
+def get_item(session: Session, item_id: int) -> tuple[QueueItem, TicketRecord] | None:
+    row = session.execute(
+        select(QueueItem, TicketRecord)
+        .join(TicketRecord, TicketRecord.id == QueueItem.ticket_id)
+        .where(QueueItem.id == item_id)
+    ).one_or_none()
+    return None if row is None else (row[0], row[1])
+
+
+def try_claim(session: Session, *, item_id: int, agent: str, now: datetime, until: datetime) -> bool:
+    result = session.execute(
+        update(QueueItem)
+        .where(
+            QueueItem.id == item_id,
+            or_(
+                QueueItem.status == "open",
+                and_(QueueItem.status == "claimed", QueueItem.lease_expires_at < now),
+                and_(QueueItem.status == "claimed", QueueItem.claimed_by == agent),
+            ),
+        )
+        .values(status="claimed", claimed_by=agent, claimed_at=now, lease_expires_at=until)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def set_state(session: Session, item: QueueItem, **values: Any) -> None:
+    for key, value in values.items():
+        setattr(item, key, value)
+
+
+def add_feedback(session: Session, **values: Any) -> Feedback:
+    feedback = Feedback(**values)
+    session.add(feedback)
+    return feedback
