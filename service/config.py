@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     database_url: str | None = Field(default=None, description="Default: SQLite at DATA_DIR/triage.db.")
     migrate_on_start: bool = True
+    # Ticket text (and the phrases quoted from it) is cleared this many days after the last scoring.
+    text_retention_days: int = Field(default=90, ge=1, le=3650)
+    purge_interval_seconds: int = Field(default=3600, ge=10)
 
 
 @lru_cache

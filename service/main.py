@@ -6,10 +6,12 @@ file that does not validate, stops start-up with a message that says why.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
 
 from service.config import Settings, get_settings
 from service.errors import install_error_handlers
@@ -22,6 +24,7 @@ from service.scoring.policy import load_policy
 from service.scoring.router import router as scoring_router
 from service.scoring.schemas import TicketScoreRequest
 from service.storage.database import database_url, make_engine, session_factory, upgrade
+from service.tickets.retention import purge_expired
 from service.tickets.router import router as tickets_router
 from service.tickets.service import TicketStore
 
@@ -57,6 +60,25 @@ def open_store(settings: Settings) -> TicketStore:
     return store
 
 
+async def purge_periodically(store: TicketStore, settings: Settings) -> None:
+    """Apply the text retention now and then every ``purge_interval_seconds`` (in the thread pool)."""
+
+    def purge() -> None:
+        with store.sessions() as session:
+            done = purge_expired(session=session, retention_days=settings.text_retention_days)
+        if done.tickets or done.idempotency_records:
+            logger.info(
+                "retention applied", tickets=done.tickets, idempotency_records=done.idempotency_records
+            )
+
+    while True:
+        try:
+            await run_in_threadpool(purge)
+        except Exception as exc:  # a failed purge is retried at the next interval, never fatal
+            logger.error("retention failed", error_type=type(exc).__name__)
+        await asyncio.sleep(settings.purge_interval_seconds)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level)
@@ -86,9 +108,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.store = store
         if store is None:
             logger.warning("storage is off: scored tickets are not kept (TRIAGE_STORAGE=false)")
+        purger = asyncio.create_task(purge_periodically(store, settings)) if store is not None else None
         try:
             yield
         finally:
+            if purger is not None:
+                purger.cancel()
             app.state.scorer = None
             if store is not None:
                 store.stop()

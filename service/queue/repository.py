@@ -81,3 +81,13 @@ def add_feedback(session: Session, **values: Any) -> Feedback:
     feedback = Feedback(**values)
     session.add(feedback)
     return feedback
+
+
+def feedback_with_tickets(session: Session) -> list[tuple[Feedback, TicketRecord]]:
+    """Every feedback row with its ticket, oldest first (so that a later verdict overrides)."""
+    rows = session.execute(
+        select(Feedback, TicketRecord)
+        .join(TicketRecord, TicketRecord.id == Feedback.ticket_id)
+        .order_by(Feedback.id)
+    )
+    return [(row[0], row[1]) for row in rows]

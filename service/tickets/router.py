@@ -1,14 +1,15 @@
-"""``GET /v1/tickets/{ticket_id}``: a stored ticket and its scoring history."""
+"""``GET /v1/tickets/{ticket_id}``: a stored ticket and its history; ``DELETE``: erase its text."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 
 from service.deps import SessionDep
 from service.errors import ERROR_RESPONSES, ErrorResponse, NotFoundError
 from service.tickets import repository
+from service.tickets.retention import erase_ticket
 from service.tickets.schemas import ScoreEventOut, StoredTicket, dimensions_of
 from service.tickets.service import DEFAULT_SOURCE
 
@@ -66,3 +67,17 @@ def get_ticket(
         text_purged_at=row.text_purged_at,
         history=history,
     )
+
+
+@router.delete("/{ticket_id}", status_code=204, response_class=Response)
+def erase(
+    session: SessionDep,
+    ticket_id: Annotated[str, Path(min_length=1, max_length=256)],
+    source: Annotated[str, Query(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")] = DEFAULT_SOURCE,
+) -> Response:
+    """Erase a ticket's text, subject, quoted phrases and feedback notes (GDPR); scores stay."""
+    row = repository.get_ticket(session, source=source, external_id=ticket_id)
+    if row is None:
+        raise NotFoundError(f"no ticket {ticket_id!r} from source {source!r}")
+    erase_ticket(session=session, ticket=row)
+    return Response(status_code=204)

@@ -61,9 +61,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("ticket_id", name=op.f("uq_queue_items_ticket_id")),
     )
     with op.batch_alter_table("queue_items", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_queue_items_order", ["status", "priority_rank", "id"], unique=False
-        )
+        batch_op.create_index("ix_queue_items_order", ["status", "priority_rank", "id"], unique=False)
 
 
 def downgrade() -> None:
