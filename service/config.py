@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     database_url: str | None = Field(default=None, description="Default: SQLite at DATA_DIR/triage.db.")
     migrate_on_start: bool = True
     # Ticket text (and the phrases quoted from it) is cleared this many days after the last scoring.
+    # required: every endpoint but health, readiness and metrics needs a key of the right role.
+    # open: no keys, for a laptop or a trusted network; the service warns at start.
+    auth: Literal["required", "open"] = "open"
     text_retention_days: int = Field(default=90, ge=1, le=3650)
     purge_interval_seconds: int = Field(default=3600, ge=10)
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
-from service.errors import ModelNotReadyError, StorageDisabledError
+from service.access.service import OPEN, KeyChecker, Principal, Role
+from service.errors import ForbiddenError, ModelNotReadyError, StorageDisabledError, UnauthorizedError
 from service.scoring.engine import Scorer
 from service.tickets.service import TicketStore
 
@@ -41,3 +44,39 @@ def get_session(request: Request) -> Iterator[Session]:
 
 StoreDep = Annotated[TicketStore | None, Depends(get_store)]
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+_bearer = HTTPBearer(
+    auto_error=False, description="An API key: `triage keys create --role ROLE --name NAME`."
+)
+
+
+async def get_principal(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
+    """The caller. In the open mode (``TRIAGE_AUTH=open``) everyone is the local operator."""
+    checker: KeyChecker | None = getattr(request.app.state, "keys", None)
+    if checker is None:
+        return OPEN
+    if credentials is None:
+        raise UnauthorizedError("send an API key: Authorization: Bearer KEY")
+    hit, principal = checker.cached(credentials.credentials)
+    if not hit:
+        principal = await run_in_threadpool(checker.check, credentials.credentials)
+    if principal is None:
+        raise UnauthorizedError("unknown or revoked API key")
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def require(*roles: Role) -> Any:
+    """A dependency that lets ``roles`` (and ops) through and answers 403 to the others."""
+
+    async def check(principal: PrincipalDep) -> Principal:
+        if not principal.may(roles):
+            raise ForbiddenError(f"this needs the {' or '.join(roles)} role; the key has {principal.role}")
+        return principal
+
+    return Depends(check)

@@ -69,6 +69,16 @@ class IdempotencyKeyReusedError(TriageError):
     code = "idempotency_key_reused"
 
 
+class UnauthorizedError(TriageError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class AgentRequiredError(TriageError):
+    status_code = 422
+    code = "agent_required"
+
+
 class ConflictError(TriageError):
     status_code = 409
     code = "conflict"
@@ -77,6 +87,12 @@ class ConflictError(TriageError):
 class ForbiddenError(TriageError):
     status_code = 403
     code = "forbidden"
+
+
+class NotHolderError(ForbiddenError):
+    """The role may act on queue items, but this agent does not hold this one."""
+
+    code = "not_holder"
 
 
 class InvalidCursorError(TriageError):
@@ -115,7 +131,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(TriageError)
     async def _triage(request: Request, exc: TriageError) -> JSONResponse:
-        return JSONResponse(_body(request, exc.code, exc.message), status_code=exc.status_code)
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        return JSONResponse(
+            _body(request, exc.code, exc.message), status_code=exc.status_code, headers=headers
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

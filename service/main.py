@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
+from service.access.service import KeyChecker
 from service.config import Settings, get_settings
 from service.errors import install_error_handlers
 from service.model.bundle import load_bundle, resolve_bundle_dir
@@ -104,10 +105,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             version=scorer.model.version,
             policy=scorer.policy.version,
         )
+        if settings.auth == "required" and not settings.storage:
+            logger.error(
+                "refusing to start",
+                reason="TRIAGE_AUTH=required needs storage: the keys live in the database",
+            )
+            raise RuntimeError("TRIAGE_AUTH=required needs TRIAGE_STORAGE=true")
         store = open_store(settings) if settings.storage else None
         app.state.store = store
         if store is None:
             logger.warning("storage is off: scored tickets are not kept (TRIAGE_STORAGE=false)")
+        if settings.auth == "required" and store is not None:
+            app.state.keys = KeyChecker(store.sessions)
+        else:
+            app.state.keys = None
+            logger.warning(
+                "open mode: no API keys are checked; anyone who can reach the service can use it (TRIAGE_AUTH=open)"
+            )
         purger = asyncio.create_task(purge_periodically(store, settings)) if store is not None else None
         try:
             yield
@@ -127,6 +141,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.scorer = None
     app.state.store = None
+    app.state.keys = None
     install_error_handlers(app)
     app.include_router(scoring_router)
     app.include_router(tickets_router)

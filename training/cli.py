@@ -19,7 +19,7 @@ from service.config import get_settings
 from service.model.bundle import HEADS, BundleError, TriageModel, load_bundle, resolve_bundle_dir
 from service.scoring.schemas import redact_loc
 from training.quality_cli import quality
-from training.storage_cli import db_app, export_feedback, purge
+from training.storage_cli import db_app, export_feedback, keys_app, purge
 
 app = typer.Typer(
     help="Ticket triage: train, evaluate and serve the model that routes tickets to humans.",
@@ -346,6 +346,7 @@ def _summarise(exc: Any) -> str:
 app.command()(quality)
 
 app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
 app.command()(purge)
 app.command("export-feedback")(export_feedback)
 

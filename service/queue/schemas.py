@@ -48,21 +48,25 @@ class QueuePage(BaseModel):
 
 
 class ClaimRequest(_Strict):
-    agent: Agent
+    agent: Agent | None = Field(
+        default=None, description="Open mode only; with keys the agent is the key's name."
+    )
     lease_seconds: Annotated[int, Field(ge=30, le=8 * 3600)] = 900
 
 
 class AgentRequest(_Strict):
-    agent: Agent
+    agent: Agent | None = Field(
+        default=None, description="Open mode only; with keys the agent is the key's name."
+    )
 
 
 class ResolveRequest(_Strict):
-    agent: Agent
+    agent: Agent | None = None
     outcome: Outcome
 
 
 class FeedbackRequest(_Strict):
-    agent: Agent
+    agent: Agent | None = None
     flag_correct: bool = Field(description="Did this ticket need a person?")
     corrections: dict[DimensionName, Literal[0, 1]] = Field(default_factory=dict)
     note: Note | None = None

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from service.errors import ConflictError, ForbiddenError, InvalidCursorError, NotFoundError
+from service.errors import ConflictError, InvalidCursorError, NotFoundError, NotHolderError
 from service.queue import repository
 from service.queue.schemas import FeedbackOut, FeedbackRequest, MissedCaseRequest, QueueItemOut, QueuePage
 from service.storage.tables import Feedback, QueueItem, TicketRecord
@@ -126,7 +126,7 @@ def _held(session: Session, item_id: int, agent: str) -> tuple[QueueItem, Ticket
         or item.claimed_by != agent
         or (lease is not None and lease < datetime.now(UTC))
     ):
-        raise ForbiddenError(f"queue item {item_id} is not held by {agent!r}: claim it first")
+        raise NotHolderError(f"queue item {item_id} is not held by {agent!r}: claim it first")
     return item, ticket
 
 
@@ -163,7 +163,7 @@ def _feedback_out(feedback: Feedback, ticket: TicketRecord) -> FeedbackOut:
     )
 
 
-def item_feedback(*, session: Session, item_id: int, body: FeedbackRequest) -> FeedbackOut:
+def item_feedback(*, session: Session, item_id: int, body: FeedbackRequest, agent: str) -> FeedbackOut:
     """An agent's verdict on a flagged ticket: was the flag right, and per-dimension corrections."""
     _, ticket = _load(session, item_id)
     feedback = repository.add_feedback(
@@ -173,7 +173,7 @@ def item_feedback(*, session: Session, item_id: int, body: FeedbackRequest) -> F
         flag_correct=body.flag_correct,
         corrections=dict(body.corrections),
         note=body.note,
-        author=body.agent,
+        author=agent,
         created_at=datetime.now(UTC),
     )
     session.commit()

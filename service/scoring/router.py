@@ -20,13 +20,15 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Response
 from starlette.concurrency import run_in_threadpool
 
-from service.deps import ScorerDep, StoreDep
+from service.deps import ScorerDep, StoreDep, require
 from service.errors import ERROR_RESPONSES, IdempotencyKeyReusedError
 from service.scoring.schemas import BatchScoreRequest, BatchScoreResponse, TicketScore, TicketScoreRequest
 from service.scoring.service import score_and_record
 from service.tickets.service import Replay, request_digest, with_ticket_id
 
-router = APIRouter(prefix="/v1", tags=["scoring"], responses=ERROR_RESPONSES)
+router = APIRouter(
+    prefix="/v1", tags=["scoring"], responses=ERROR_RESPONSES, dependencies=[require("helpdesk")]
+)
 JSON = "application/json"
 IdempotencyKey = Annotated[
     str | None,

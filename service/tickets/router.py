@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
-from service.deps import SessionDep
+from service.deps import SessionDep, require
 from service.errors import ERROR_RESPONSES, ErrorResponse, NotFoundError
 from service.tickets import repository
 from service.tickets.retention import erase_ticket
@@ -20,7 +20,7 @@ router = APIRouter(
 )
 
 
-@router.get("/{ticket_id}", response_model=StoredTicket)
+@router.get("/{ticket_id}", response_model=StoredTicket, dependencies=[require("helpdesk", "agent")])
 def get_ticket(
     session: SessionDep,
     ticket_id: Annotated[str, Path(min_length=1, max_length=256)],
@@ -69,7 +69,7 @@ def get_ticket(
     )
 
 
-@router.delete("/{ticket_id}", status_code=204, response_class=Response)
+@router.delete("/{ticket_id}", status_code=204, response_class=Response, dependencies=[require()])
 def erase(
     session: SessionDep,
     ticket_id: Annotated[str, Path(min_length=1, max_length=256)],

@@ -1,0 +1,1 @@
+"""API keys with roles: ``helpdesk`` (score, feedback), ``agent`` (the queue), ``ops`` (everything)."""

@@ -1,0 +1,52 @@
+"""Databases for the storage tests: SQLite always, PostgreSQL where a server answers.
+
+The PostgreSQL URL comes from ``TRIAGE_TEST_POSTGRES_URL`` (default: the CI machines' server at
+127.0.0.1:5432, user postgres, database test). Where none answers the PostgreSQL cases are skipped
+with the reason printed, never silently.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
+
+from service.storage.tables import Base
+
+POSTGRES_URL = os.environ.get("TRIAGE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def _reset_postgres(url: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        Base.metadata.drop_all(conn)
+        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    engine.dispose()
+
+
+def _postgres_reason(url: str) -> str | None:
+    try:
+        engine = create_engine(url, connect_args={"connect_timeout": 3})
+        with engine.connect():
+            pass
+        engine.dispose()
+    except OperationalError as exc:
+        return f"PostgreSQL not reachable at {url.split('@')[-1]}: {str(exc).splitlines()[0]}"
+    return None
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'triage.db'}"
+        return
+    reason = _postgres_reason(POSTGRES_URL)
+    if reason is not None:
+        pytest.skip(reason)
+    _reset_postgres(POSTGRES_URL)
+    yield POSTGRES_URL
+    _reset_postgres(POSTGRES_URL)
