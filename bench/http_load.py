@@ -76,8 +76,10 @@ def wrk(port: int, body: str, seconds: int, connections: int, delay_ms: int | No
     return {"rps": rps, "p50": latency("50"), "p99": latency("99")}
 
 
-def measure(factory: str, workers: int, body: str, seconds: int, repeats: int) -> dict[str, float]:
-    with server(factory, workers) as (port, _):
+def measure(
+    factory: str, workers: int, body: str, seconds: int, repeats: int, env: dict[str, str] | None = None
+) -> dict[str, float]:
+    with server(factory, workers, env=env) as (port, _):
         wrk(port, body, 2, 8, None)  # warm-up
         full = [wrk(port, body, seconds, 32, None) for _ in range(repeats)]
         rps = median([r["rps"] for r in full])
@@ -118,7 +120,15 @@ def main() -> None:
             "echo-def": measure(
                 "bench.echo_app:create_threaded_app", workers, body, args.seconds, args.repeats
             ),
-            "score": measure("service.main:create_app", workers, body, args.seconds, args.repeats),
+            # Scoring alone: what storage costs is bench/storage_load.py's question.
+            "score": measure(
+                "service.main:create_app",
+                workers,
+                body,
+                args.seconds,
+                args.repeats,
+                {"TRIAGE_STORAGE": "false"},
+            ),
         }
         for name, r in results.items():
             print(
