@@ -7,6 +7,7 @@ file that does not validate, stops start-up with a message that says why.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -61,11 +62,15 @@ def open_store(settings: Settings) -> TicketStore:
     return store
 
 
+# Held while a purge runs, so that shutdown waits for it before the engine is disposed.
+PURGE_RUNNING = threading.Lock()
+
+
 async def purge_periodically(store: TicketStore, settings: Settings) -> None:
     """Apply the text retention now and then every ``purge_interval_seconds`` (in the thread pool)."""
 
     def purge() -> None:
-        with store.sessions() as session:
+        with PURGE_RUNNING, store.sessions() as session:
             done = purge_expired(session=session, retention_days=settings.text_retention_days)
         if done.tickets or done.idempotency_records:
             logger.info(
@@ -128,6 +133,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             if purger is not None:
                 purger.cancel()
+                with PURGE_RUNNING:  # a purge already in its thread finishes first
+                    pass
             app.state.scorer = None
             if store is not None:
                 store.stop()

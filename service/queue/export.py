@@ -1,7 +1,7 @@
 """Agent feedback and missed cases as training rows, in the format ``triage train --data`` reads.
 
-needs_human is the verdict (an agent's ``flag_correct`` on a flagged ticket; 1 for a missed
-case); a dimension is the agent's correction where one was given and blank otherwise, since the
+needs_human is the verdict (an agent's ``flag_correct`` on a flagged ticket: did it need a
+person; 1 for a missed case); a dimension is the agent's correction where one was given and blank otherwise, since the
 training data format reads blank as unknown. A later verdict on the same ticket wins. Tickets
 whose text retention or an erasure removed cannot train and are counted, not written.
 """
@@ -33,15 +33,9 @@ def feedback_rows(session: Session) -> tuple[list[dict[str, Any]], int]:
         if ticket.text is None:
             without_text.add(ticket.id)
             continue
-        if feedback.kind == "missed":
-            needs_human = 1
-        else:
-            # flag_correct on a ticket routed to a person says whether it needed one.
-            needs_human = (
-                int(bool(feedback.flag_correct))
-                if ticket.route == "human"
-                else int(not feedback.flag_correct)
-            )
+        # A missed case needed a person; an agent's verdict says itself whether the ticket did
+        # (not how it was routed when exported: a later scoring may have routed it elsewhere).
+        needs_human = 1 if feedback.kind == "missed" else int(bool(feedback.flag_correct))
         row = latest.setdefault(
             ticket.id,
             {

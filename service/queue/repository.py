@@ -25,10 +25,19 @@ def list_items(
     priority: str | None,
     after: tuple[int, int] | None,
     limit: int,
+    now: datetime,
 ) -> list[tuple[QueueItem, TicketRecord]]:
     """Items in priority order, then oldest first; ``after`` is the last (rank, id) seen."""
     query = select(QueueItem, TicketRecord).join(TicketRecord, TicketRecord.id == QueueItem.ticket_id)
-    if status is not None:
+    if status == "open":
+        # A claim whose lease ran out is open again: it must not vanish from the agents' view.
+        query = query.where(
+            or_(
+                QueueItem.status == "open",
+                and_(QueueItem.status == "claimed", QueueItem.lease_expires_at < now),
+            )
+        )
+    elif status is not None:
         query = query.where(QueueItem.status == status)
     if dimension is not None:
         query = query.where(QueueItem.top_dimension == dimension)
@@ -72,9 +81,21 @@ def try_claim(session: Session, *, item_id: int, agent: str, now: datetime, unti
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
-def set_state(session: Session, item: QueueItem, **values: Any) -> None:
-    for key, value in values.items():
-        setattr(item, key, value)
+def update_held(session: Session, *, item_id: int, agent: str, now: datetime, **values: Any) -> bool:
+    """Change an item only while ``agent`` holds it under a live lease: one conditional UPDATE,
+    so a lease that ran out and was taken over in between cannot be overwritten."""
+    result = session.execute(
+        update(QueueItem)
+        .where(
+            QueueItem.id == item_id,
+            QueueItem.status == "claimed",
+            QueueItem.claimed_by == agent,
+            QueueItem.lease_expires_at >= now,
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 def add_feedback(session: Session, **values: Any) -> Feedback:

@@ -112,6 +112,7 @@ def feedback(
 
 
 @router.post("/feedback", response_model=FeedbackOut, status_code=201, dependencies=[require("helpdesk")])
-def missed_case(session: SessionDep, body: MissedCaseRequest) -> FeedbackOut:
+def missed_case(session: SessionDep, principal: PrincipalDep, body: MissedCaseRequest) -> FeedbackOut:
     """Report a stored ticket that automation kept but that needed a person."""
-    return service.missed_case(session=session, body=body)
+    reporter = principal.name if principal.authenticated else body.reporter
+    return service.missed_case(session=session, body=body, reporter=reporter)

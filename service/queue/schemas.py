@@ -79,7 +79,7 @@ class MissedCaseRequest(_Strict):
     source: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")] = "api"
     corrections: dict[DimensionName, Literal[0, 1]] = Field(default_factory=dict)
     note: Note | None = None
-    reporter: Agent | None = None
+    reporter: Agent | None = Field(default=None, description="Open mode only; with keys, the key's name.")
 
 
 class FeedbackOut(BaseModel):

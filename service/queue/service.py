@@ -80,6 +80,7 @@ def list_queue(
         priority=priority,
         after=after,
         limit=limit + 1,
+        now=datetime.now(UTC),
     )
     now = datetime.now(UTC)
     page = rows[:limit]
@@ -118,37 +119,31 @@ def claim(*, session: Session, item_id: int, agent: str, lease_seconds: int) -> 
     return item_out(item, ticket, now)
 
 
-def _held(session: Session, item_id: int, agent: str) -> tuple[QueueItem, TicketRecord]:
-    item, ticket = _load(session, item_id)
-    lease = _aware(item.lease_expires_at)
-    if (
-        item.status != "claimed"
-        or item.claimed_by != agent
-        or (lease is not None and lease < datetime.now(UTC))
-    ):
+def _change_held(session: Session, item_id: int, agent: str, **values: object) -> QueueItemOut:
+    _load(session, item_id)
+    now = datetime.now(UTC)
+    changed = repository.update_held(session, item_id=item_id, agent=agent, now=now, **values)
+    session.commit()
+    if not changed:
         raise NotHolderError(f"queue item {item_id} is not held by {agent!r}: claim it first")
-    return item, ticket
+    item, ticket = _load(session, item_id)
+    session.refresh(item)
+    return item_out(item, ticket, now)
 
 
 def release(*, session: Session, item_id: int, agent: str) -> QueueItemOut:
     """Give a held item back to the open queue."""
-    item, ticket = _held(session, item_id, agent)
-    repository.set_state(
-        session, item, status="open", claimed_by=None, claimed_at=None, lease_expires_at=None
+    return _change_held(
+        session, item_id, agent, status="open", claimed_by=None, claimed_at=None, lease_expires_at=None
     )
-    session.commit()
-    return item_out(item, ticket, datetime.now(UTC))
 
 
 def resolve(*, session: Session, item_id: int, agent: str, outcome: str) -> QueueItemOut:
     """Close a held item with its outcome."""
-    item, ticket = _held(session, item_id, agent)
     now = datetime.now(UTC)
-    repository.set_state(
-        session, item, status="resolved", outcome=outcome, resolved_at=now, lease_expires_at=None
+    return _change_held(
+        session, item_id, agent, status="resolved", outcome=outcome, resolved_at=now, lease_expires_at=None
     )
-    session.commit()
-    return item_out(item, ticket, now)
 
 
 def _feedback_out(feedback: Feedback, ticket: TicketRecord) -> FeedbackOut:
@@ -180,7 +175,7 @@ def item_feedback(*, session: Session, item_id: int, body: FeedbackRequest, agen
     return _feedback_out(feedback, ticket)
 
 
-def missed_case(*, session: Session, body: MissedCaseRequest) -> FeedbackOut:
+def missed_case(*, session: Session, body: MissedCaseRequest, reporter: str | None) -> FeedbackOut:
     """A helpdesk reports a stored ticket that automation kept but that needed a person."""
     ticket = tickets.get_ticket(session, source=body.source, external_id=body.id)
     if ticket is None:
@@ -192,7 +187,7 @@ def missed_case(*, session: Session, body: MissedCaseRequest) -> FeedbackOut:
         flag_correct=ticket.route == "human",  # the routing was right only if it went to a person
         corrections=dict(body.corrections),
         note=body.note,
-        author=body.reporter,
+        author=reporter,
         created_at=datetime.now(UTC),
     )
     session.commit()

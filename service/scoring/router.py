@@ -20,7 +20,8 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Response
 from starlette.concurrency import run_in_threadpool
 
-from service.deps import ScorerDep, StoreDep, require
+from service.access.service import Principal
+from service.deps import PrincipalDep, ScorerDep, StoreDep, require
 from service.errors import ERROR_RESPONSES, IdempotencyKeyReusedError
 from service.scoring.schemas import BatchScoreRequest, BatchScoreResponse, TicketScore, TicketScoreRequest
 from service.scoring.service import score_and_record
@@ -30,6 +31,7 @@ router = APIRouter(
     prefix="/v1", tags=["scoring"], responses=ERROR_RESPONSES, dependencies=[require("helpdesk")]
 )
 JSON = "application/json"
+COMMIT_TIMEOUT_SECONDS = 120
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -49,45 +51,57 @@ def _replayed(replay: Replay, digest: str) -> Response:
     )
 
 
+def _scoped(principal: Principal, key: str | None) -> str | None:
+    # Keys are the caller's: two clients that happen to pick the same key never see each other's answers.
+    return None if key is None else f"{principal.name}:{key}"
+
+
 @router.post("/score", response_model=TicketScore)
 async def score(
-    ticket: TicketScoreRequest, scorer: ScorerDep, store: StoreDep, idempotency_key: IdempotencyKey = None
+    ticket: TicketScoreRequest,
+    scorer: ScorerDep,
+    store: StoreDep,
+    principal: PrincipalDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Score one ticket and store it: route, calibrated probabilities, priority and the reasons."""
     if store is None:
         return Response(score_and_record(scorer=scorer, ticket=ticket).model_dump_json(), media_type=JSON)
     digest = ""
-    if idempotency_key is not None:
+    scoped = _scoped(principal, idempotency_key)
+    if scoped is not None:
         digest = request_digest(ticket.model_dump_json())
-        found = await run_in_threadpool(store.lookup, idempotency_key)
+        found = await run_in_threadpool(store.lookup, scoped)
         if found is not None:
             return _replayed(found, digest)
     result = with_ticket_id(ticket, score_and_record(scorer=scorer, ticket=ticket))
     body = result.model_dump_json()
-    replay = await store.save(
-        [(ticket, result)], body=body, idempotency_key=idempotency_key, request_sha256=digest
-    )
+    replay = await store.save([(ticket, result)], body=body, idempotency_key=scoped, request_sha256=digest)
     return _replayed(replay, digest) if replay is not None else Response(body, media_type=JSON)
 
 
 @router.post("/score/batch", response_model=BatchScoreResponse)
 def score_batch(
-    batch: BatchScoreRequest, scorer: ScorerDep, store: StoreDep, idempotency_key: IdempotencyKey = None
+    batch: BatchScoreRequest,
+    scorer: ScorerDep,
+    store: StoreDep,
+    principal: PrincipalDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Score and store up to 1,000 tickets; results come back in request order."""
     digest = ""
-    if store is not None and idempotency_key is not None:
+    scoped = _scoped(principal, idempotency_key)
+    if store is not None and scoped is not None:
         digest = request_digest(batch.model_dump_json())
-        found = store.lookup(idempotency_key)
+        found = store.lookup(scoped)
         if found is not None:
             return _replayed(found, digest)
     results = [with_ticket_id(t, score_and_record(scorer=scorer, ticket=t)) for t in batch.tickets]
     body = BatchScoreResponse(results=results).model_dump_json()
     if store is not None:
         pairs = list(zip(batch.tickets, results, strict=True))
-        replay = store.submit(
-            pairs, body=body, idempotency_key=idempotency_key, request_sha256=digest
-        ).result()
+        future = store.submit(pairs, body=body, idempotency_key=scoped, request_sha256=digest)
+        replay = future.result(timeout=COMMIT_TIMEOUT_SECONDS)
         if replay is not None:
             return _replayed(replay, digest)
     return Response(body, media_type=JSON)

@@ -57,6 +57,14 @@ class TicketScoreRequest(_Strict):
             raise ValueError("text must contain more than whitespace")
         return value
 
+    @field_validator("text", "subject")
+    @classmethod
+    def _no_nul(cls, value: str | None) -> str | None:
+        # No helpdesk sends NUL in text, and PostgreSQL cannot store it.
+        if value is not None and "\x00" in value:
+            raise ValueError("must not contain the NUL character")
+        return value
+
     @field_validator("metadata")
     @classmethod
     def _bounded(cls, value: dict[str, str] | None) -> dict[str, str] | None:

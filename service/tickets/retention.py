@@ -52,6 +52,8 @@ def purge_expired(*, session: Session, retention_days: int, now: datetime | None
                 select(TicketRecord)
                 .where(TicketRecord.scored_at < cutoff, TicketRecord.text_purged_at.is_(None))
                 .limit(BATCH)
+                # Locked until the commit: a scoring landing meanwhile waits, and is not wiped.
+                .with_for_update()
             )
         )
         if not rows:
@@ -69,8 +71,13 @@ def erase_ticket(*, session: Session, ticket: TicketRecord) -> None:
     now = datetime.now(UTC)
     _clear(session, [ticket], now)
     session.execute(update(Feedback).where(Feedback.ticket_id == ticket.id).values(note=None))
-    # A stored response names the ticket by id in its JSON; the key may also cover other tickets
-    # of a batch, whose replay is then lost too: erasure wins.
-    quoted = f'"id":{json.dumps(ticket.external_id)}'
-    session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.response_body.contains(quoted)))
+    # A stored response names the ticket by id in its JSON (as pydantic writes it: raw UTF-8); the
+    # key may also cover other tickets of a batch, whose replay is then lost too: erasure wins.
+    quoted = f'"id":{json.dumps(ticket.external_id, ensure_ascii=False)}'
+    candidates = session.scalars(
+        select(IdempotencyRecord).where(IdempotencyRecord.response_body.contains(quoted, autoescape=True))
+    )
+    for record in list(candidates):
+        if quoted in record.response_body:  # LIKE ignores case on SQLite: check exactly
+            session.delete(record)
     session.commit()

@@ -9,11 +9,12 @@ transaction fails, its requests are retried one by one, so one bad request never
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import queue
 import threading
 import uuid
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -87,6 +88,19 @@ def ticket_values(ticket: TicketScoreRequest, result: TicketScore, now: datetime
     }
 
 
+def _succeed(job: _Job, outcome: Replay | None) -> None:
+    # A request that was cancelled (its client went away) cancelled its future: nothing to tell.
+    if not job.future.done():
+        with contextlib.suppress(InvalidStateError):
+            job.future.set_result(outcome)
+
+
+def _fail(job: _Job, exc: BaseException) -> None:
+    if not job.future.done():
+        with contextlib.suppress(InvalidStateError):
+            job.future.set_exception(exc)
+
+
 class TicketStore:
     """The process's writer thread and its queue."""
 
@@ -99,9 +113,16 @@ class TicketStore:
         self._thread.start()
 
     def stop(self) -> None:
-        """Finish what is queued, then stop."""
+        """Finish what is queued, then stop; anything submitted after the stop is failed, not left waiting."""
         self._queue.put(None)
         self._thread.join()
+        while True:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if job is not None:
+                _fail(job, RuntimeError("the ticket store has stopped"))
 
     def lookup(self, key: str) -> Replay | None:
         with self.sessions() as session:
@@ -155,6 +176,8 @@ class TicketStore:
                 key = (row["source"], row["external_id"])
                 (later if key in seen else now_rows).append(row)
                 seen.add(key)
+            # One order for every worker, so that two upserts of overlapping tickets cannot deadlock.
+            now_rows.sort(key=lambda r: (r["source"], r["external_id"]))
             repository.store_scored(session, now_rows)
             rows = later
         for job, outcome in zip(jobs, outcomes, strict=True):
@@ -185,7 +208,13 @@ class TicketStore:
                     stop = True
                     break
                 jobs.append(nxt)
-            self._commit(jobs)
+            try:
+                self._commit(jobs)
+            except BaseException as exc:
+                # Whatever happened (a lock file that cannot be opened, a lookup that failed), no
+                # request may wait forever and the thread must live on for the next ones.
+                for job in jobs:
+                    _fail(job, exc)
             if stop:
                 return
 
@@ -204,7 +233,7 @@ class TicketStore:
                 pass
             else:
                 for job, outcome in zip(jobs, outcomes, strict=True):
-                    job.future.set_result(outcome)
+                    _succeed(job, outcome)
                 return
         for job in jobs:
             try:
@@ -212,12 +241,16 @@ class TicketStore:
                     outcome = self._apply(session, [job], now)[0]
             except IntegrityError as exc:
                 # Another process stored the same idempotency key between our check and commit.
-                replay = self.lookup(job.idempotency_key) if job.idempotency_key else None
+                try:
+                    replay = self.lookup(job.idempotency_key) if job.idempotency_key else None
+                except Exception as lookup_exc:
+                    _fail(job, lookup_exc)
+                    continue
                 if replay is None:
-                    job.future.set_exception(exc)
+                    _fail(job, exc)
                 else:
-                    job.future.set_result(replay)
+                    _succeed(job, replay)
             except Exception as exc:
-                job.future.set_exception(exc)
+                _fail(job, exc)
             else:
-                job.future.set_result(outcome)
+                _succeed(job, outcome)
