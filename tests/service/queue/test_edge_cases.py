@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,35 +11,13 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.config import Settings
-from service.main import create_app
 from service.queue.export import export_feedback
 from service.scoring.schemas import TicketScore, TicketScoreRequest
-from service.storage.database import make_engine, session_factory, upgrade
 from service.storage.tables import QueueItem
 from service.tickets.service import TicketStore
 
 pytestmark = pytest.mark.anyio
 FLAGGED = "This is the third time I write. My mother passed away and you keep sending her bills."
-
-
-@pytest.fixture
-def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(database_url)
-    upgrade(engine, database_url)
-    yield session_factory(engine)
-    engine.dispose()
-
-
-@pytest.fixture
-async def client(settings: Settings, database_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings.model_copy(update={"database_url": database_url}))
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://t") as c,
-    ):
-        yield c
 
 
 def _scored(ticket_id: str) -> tuple[TicketScoreRequest, TicketScore]:
@@ -52,8 +29,8 @@ def _scored(ticket_id: str) -> tuple[TicketScoreRequest, TicketScore]:
     return ticket, result
 
 
-def test_the_writer_outlives_a_cancelled_request(sessions: sessionmaker[Session]) -> None:
-    store = TicketStore(sessions)
+def test_the_writer_outlives_a_cancelled_request(db_sessions: sessionmaker[Session]) -> None:
+    store = TicketStore(db_sessions)
     gone = store.submit([_scored("W-1")], body="{}")
     gone.cancel()  # the client went away before the commit
     kept = store.submit([_scored("W-2")], body="{}")
@@ -68,29 +45,31 @@ def test_the_writer_outlives_a_cancelled_request(sessions: sessionmaker[Session]
 
 
 async def test_an_expired_claim_is_back_in_the_open_view_and_its_holder_is_refused(
-    client: httpx.AsyncClient, sessions: sessionmaker[Session]
+    stored_client: httpx.AsyncClient, db_sessions: sessionmaker[Session]
 ) -> None:
-    await client.post("/v1/score", json={"id": "X-1", "text": FLAGGED})
-    item_id = (await client.get("/v1/queue")).json()["items"][0]["id"]
-    await client.post(f"/v1/queue/{item_id}/claim", json={"agent": "ann"})
-    assert (await client.get("/v1/queue")).json()["items"] == []
-    with sessions.begin() as session:
+    await stored_client.post("/v1/score", json={"id": "X-1", "text": FLAGGED})
+    item_id = (await stored_client.get("/v1/queue")).json()["items"][0]["id"]
+    await stored_client.post(f"/v1/queue/{item_id}/claim", json={"agent": "ann"})
+    assert (await stored_client.get("/v1/queue")).json()["items"] == []
+    with db_sessions.begin() as session:
         session.execute(update(QueueItem).values(lease_expires_at=datetime.now(UTC) - timedelta(seconds=1)))
-    assert [i["id"] for i in (await client.get("/v1/queue")).json()["items"]] == [item_id]
-    late = await client.post(f"/v1/queue/{item_id}/resolve", json={"agent": "ann", "outcome": "resolved"})
+    assert [i["id"] for i in (await stored_client.get("/v1/queue")).json()["items"]] == [item_id]
+    late = await stored_client.post(
+        f"/v1/queue/{item_id}/resolve", json={"agent": "ann", "outcome": "resolved"}
+    )
     assert late.status_code == 403 and late.json()["error"]["code"] == "not_holder"
 
 
-async def test_erasure_matches_its_own_ticket_exactly(client: httpx.AsyncClient) -> None:
+async def test_erasure_matches_its_own_ticket_exactly(stored_client: httpx.AsyncClient) -> None:
     for ticket_id, key in (("Ünï-1", "k1"), ("%", "k2"), ("x1", "k3"), ("X1", "k4")):
-        await client.post(
+        await stored_client.post(
             "/v1/score", json={"id": ticket_id, "text": FLAGGED}, headers={"Idempotency-Key": key}
         )
-    assert (await client.delete("/v1/tickets/Ünï-1")).status_code == 204
-    assert (await client.delete("/v1/tickets/x1")).status_code == 204
+    assert (await stored_client.delete("/v1/tickets/Ünï-1")).status_code == 204
+    assert (await stored_client.delete("/v1/tickets/x1")).status_code == 204
     replays = {}
     for ticket_id, key in (("Ünï-1", "k1"), ("%", "k2"), ("x1", "k3"), ("X1", "k4")):
-        r = await client.post(
+        r = await stored_client.post(
             "/v1/score", json={"id": ticket_id, "text": FLAGGED}, headers={"Idempotency-Key": key}
         )
         replays[ticket_id] = r.headers.get("Idempotent-Replayed") == "true"
@@ -98,19 +77,19 @@ async def test_erasure_matches_its_own_ticket_exactly(client: httpx.AsyncClient)
 
 
 async def test_an_agent_verdict_survives_a_later_rerouting(
-    client: httpx.AsyncClient, sessions: sessionmaker[Session], tmp_path: Path
+    stored_client: httpx.AsyncClient, db_sessions: sessionmaker[Session], tmp_path: Path
 ) -> None:
-    await client.post("/v1/score", json={"id": "V-1", "text": FLAGGED})
-    item_id = (await client.get("/v1/queue")).json()["items"][0]["id"]
-    await client.post(f"/v1/queue/{item_id}/feedback", json={"agent": "a", "flag_correct": True})
-    await client.post("/v1/score", json={"id": "V-1", "text": "Could you send me my invoice?"})
+    await stored_client.post("/v1/score", json={"id": "V-1", "text": FLAGGED})
+    item_id = (await stored_client.get("/v1/queue")).json()["items"][0]["id"]
+    await stored_client.post(f"/v1/queue/{item_id}/feedback", json={"agent": "a", "flag_correct": True})
+    await stored_client.post("/v1/score", json={"id": "V-1", "text": "Could you send me my invoice?"})
     out = tmp_path / "f.csv"
-    with sessions() as session:
+    with db_sessions() as session:
         export_feedback(session=session, path=out)
     with out.open(encoding="utf-8", newline="") as fh:
         assert [r["needs_human"] for r in csv.DictReader(fh)] == ["1"]
 
 
-async def test_nul_in_text_is_a_422(client: httpx.AsyncClient) -> None:
-    r = await client.post("/v1/score", json={"text": "hello\u0000there"})
+async def test_nul_in_text_is_a_422(stored_client: httpx.AsyncClient) -> None:
+    r = await stored_client.post("/v1/score", json={"text": "hello\u0000there"})
     assert r.status_code == 422 and "hello" not in r.text

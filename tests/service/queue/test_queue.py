@@ -5,34 +5,20 @@ from __future__ import annotations
 import random
 import threading
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, sessionmaker
 
-from service.config import Settings
 from service.errors import ConflictError
-from service.main import create_app
 from service.queue import service
-from service.storage.database import make_engine, session_factory
 from service.storage.tables import QueueItem
 
 pytestmark = pytest.mark.anyio
 FLAGGED = "This is the third time I write. My mother passed away and you keep sending her bills."
 ROUTINE = "Could you send me a copy of my invoice, please?"
-
-
-@pytest.fixture
-async def client(settings: Settings, database_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings.model_copy(update={"database_url": database_url}))
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://t") as c,
-    ):
-        yield c
 
 
 async def flag(
@@ -49,11 +35,11 @@ async def open_items(client: httpx.AsyncClient, **params: str) -> list[dict[str,
     return list(r.json()["items"])
 
 
-async def test_a_flagged_ticket_gets_one_item_however_often_scored(client: httpx.AsyncClient) -> None:
-    assert (await flag(client, "Q-1"))["route"] == "human"
-    await flag(client, "Q-1")
-    routine = await flag(client, "Q-2", ROUTINE)
-    items = await open_items(client)
+async def test_a_flagged_ticket_gets_one_item_however_often_scored(stored_client: httpx.AsyncClient) -> None:
+    assert (await flag(stored_client, "Q-1"))["route"] == "human"
+    await flag(stored_client, "Q-1")
+    routine = await flag(stored_client, "Q-2", ROUTINE)
+    items = await open_items(stored_client)
     assert [i["ticket_id"] for i in items] == ["Q-1"] or routine["route"] == "human"
     assert sum(i["ticket_id"] == "Q-1" for i in items) == 1
     item = items[0]
@@ -61,91 +47,95 @@ async def test_a_flagged_ticket_gets_one_item_however_often_scored(client: httpx
     assert {"bereavement"} <= set(item["rules"])  # type: ignore[arg-type]
 
 
-async def test_order_filters_and_cursor_pages(client: httpx.AsyncClient) -> None:
+async def test_order_filters_and_cursor_pages(stored_client: httpx.AsyncClient) -> None:
     for i in range(7):
-        await flag(client, f"P-{i}", f"{FLAGGED} ({i})", language="en")
-    first = await client.get("/v1/queue", params={"limit": 3})
+        await flag(stored_client, f"P-{i}", f"{FLAGGED} ({i})", language="en")
+    first = await stored_client.get("/v1/queue", params={"limit": 3})
     page = first.json()
     seen = [i["id"] for i in page["items"]]
     while page["next_cursor"]:
-        page = (await client.get("/v1/queue", params={"limit": 3, "cursor": page["next_cursor"]})).json()
+        page = (
+            await stored_client.get("/v1/queue", params={"limit": 3, "cursor": page["next_cursor"]})
+        ).json()
         seen += [i["id"] for i in page["items"]]
-    everything = await open_items(client, limit="200")
+    everything = await open_items(stored_client, limit="200")
     assert seen == [i["id"] for i in everything] and len(seen) == 7
     ranks = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
     keys = [(ranks[str(i["priority"])], str(i["created_at"])) for i in everything]
     assert keys == sorted(keys)
-    assert await open_items(client, language="nl") == []
-    assert len(await open_items(client, priority=str(everything[0]["priority"]))) >= 1
-    bad = await client.get("/v1/queue", params={"cursor": "not-a-cursor"})
+    assert await open_items(stored_client, language="nl") == []
+    assert len(await open_items(stored_client, priority=str(everything[0]["priority"]))) >= 1
+    bad = await stored_client.get("/v1/queue", params={"cursor": "not-a-cursor"})
     assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_cursor"
 
 
-async def test_claim_release_resolve_and_who_may(client: httpx.AsyncClient) -> None:
-    await flag(client, "L-1")
-    item_id = (await open_items(client))[0]["id"]
+async def test_claim_release_resolve_and_who_may(stored_client: httpx.AsyncClient) -> None:
+    await flag(stored_client, "L-1")
+    item_id = (await open_items(stored_client))[0]["id"]
     url = f"/v1/queue/{item_id}"
-    assert (await client.post(f"{url}/claim", json={"agent": "ann"})).json()["claimed_by"] == "ann"
-    taken = await client.post(f"{url}/claim", json={"agent": "bob"})
+    assert (await stored_client.post(f"{url}/claim", json={"agent": "ann"})).json()["claimed_by"] == "ann"
+    taken = await stored_client.post(f"{url}/claim", json={"agent": "bob"})
     assert taken.status_code == 409 and taken.json()["error"]["code"] == "conflict"
-    assert (await client.post(f"{url}/claim", json={"agent": "ann", "lease_seconds": 60})).status_code == 200
-    assert (await client.post(f"{url}/release", json={"agent": "bob"})).status_code == 403
     assert (
-        await client.post(f"{url}/resolve", json={"agent": "bob", "outcome": "resolved"})
+        await stored_client.post(f"{url}/claim", json={"agent": "ann", "lease_seconds": 60})
+    ).status_code == 200
+    assert (await stored_client.post(f"{url}/release", json={"agent": "bob"})).status_code == 403
+    assert (
+        await stored_client.post(f"{url}/resolve", json={"agent": "bob", "outcome": "resolved"})
     ).status_code == 403
-    released = await client.post(f"{url}/release", json={"agent": "ann"})
+    released = await stored_client.post(f"{url}/release", json={"agent": "ann"})
     assert released.json()["status"] == "open" and released.json()["claimed_by"] is None
-    assert (await client.post(f"{url}/claim", json={"agent": "bob"})).status_code == 200
-    done = await client.post(f"{url}/resolve", json={"agent": "bob", "outcome": "escalated"})
+    assert (await stored_client.post(f"{url}/claim", json={"agent": "bob"})).status_code == 200
+    done = await stored_client.post(f"{url}/resolve", json={"agent": "bob", "outcome": "escalated"})
     assert done.json()["status"] == "resolved" and done.json()["outcome"] == "escalated"
-    assert await open_items(client) == []
-    assert len(await open_items(client, status="resolved")) == 1
-    assert (await client.post(f"{url}/claim", json={"agent": "ann"})).status_code == 409
-    assert (await client.get("/v1/queue/999999")).status_code == 404
-    bad = await client.post(f"{url}/resolve", json={"agent": "bob", "outcome": "maybe"})
+    assert await open_items(stored_client) == []
+    assert len(await open_items(stored_client, status="resolved")) == 1
+    assert (await stored_client.post(f"{url}/claim", json={"agent": "ann"})).status_code == 409
+    assert (await stored_client.get("/v1/queue/999999")).status_code == 404
+    bad = await stored_client.post(f"{url}/resolve", json={"agent": "bob", "outcome": "maybe"})
     assert bad.status_code == 422
 
 
-async def test_an_expired_lease_can_be_taken_over(client: httpx.AsyncClient, database_url: str) -> None:
-    await flag(client, "E-1")
-    item_id = (await open_items(client))[0]["id"]
-    await client.post(f"/v1/queue/{item_id}/claim", json={"agent": "ann"})
-    engine = make_engine(database_url)
-    with engine.begin() as conn:
-        conn.execute(update(QueueItem).values(lease_expires_at=datetime.now(UTC) - timedelta(seconds=1)))
-    engine.dispose()
-    assert (await client.post(f"/v1/queue/{item_id}/release", json={"agent": "ann"})).status_code == 403
-    assert (await client.post(f"/v1/queue/{item_id}/claim", json={"agent": "bob"})).json()[
+async def test_an_expired_lease_can_be_taken_over(
+    stored_client: httpx.AsyncClient, db_sessions: sessionmaker[Session]
+) -> None:
+    await flag(stored_client, "E-1")
+    item_id = (await open_items(stored_client))[0]["id"]
+    await stored_client.post(f"/v1/queue/{item_id}/claim", json={"agent": "ann"})
+    with db_sessions.begin() as session:
+        session.execute(update(QueueItem).values(lease_expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+    assert (
+        await stored_client.post(f"/v1/queue/{item_id}/release", json={"agent": "ann"})
+    ).status_code == 403
+    assert (await stored_client.post(f"/v1/queue/{item_id}/claim", json={"agent": "bob"})).json()[
         "claimed_by"
     ] == "bob"
 
 
-async def test_feedback_and_missed_cases(client: httpx.AsyncClient) -> None:
-    await flag(client, "F-1")
-    item_id = (await open_items(client))[0]["id"]
-    r = await client.post(
+async def test_feedback_and_missed_cases(stored_client: httpx.AsyncClient) -> None:
+    await flag(stored_client, "F-1")
+    item_id = (await open_items(stored_client))[0]["id"]
+    r = await stored_client.post(
         f"/v1/queue/{item_id}/feedback",
         json={"agent": "ann", "flag_correct": True, "corrections": {"complex": 0}, "note": "right call"},
     )
     assert r.status_code == 201 and r.json()["kind"] == "agent" and r.json()["corrections"] == {"complex": 0}
-    kept = await flag(client, "F-2", ROUTINE)
-    missed = await client.post("/v1/feedback", json={"id": "F-2", "corrections": {"emotional": 1}})
+    kept = await flag(stored_client, "F-2", ROUTINE)
+    missed = await stored_client.post("/v1/feedback", json={"id": "F-2", "corrections": {"emotional": 1}})
     assert missed.status_code == 201 and missed.json()["kind"] == "missed"
     assert missed.json()["flag_correct"] == (kept["route"] == "human")
-    assert (await client.post("/v1/feedback", json={"id": "nope"})).status_code == 404
-    extra = await client.post(f"/v1/queue/{item_id}/feedback", json={"agent": "a", "flag_correct": 1})
+    assert (await stored_client.post("/v1/feedback", json={"id": "nope"})).status_code == 404
+    extra = await stored_client.post(f"/v1/queue/{item_id}/feedback", json={"agent": "a", "flag_correct": 1})
     assert extra.status_code == 422  # strict: 1 is not a boolean
 
 
 async def test_sixteen_agents_claim_a_thousand_items_exactly_once(
-    client: httpx.AsyncClient, database_url: str
+    stored_client: httpx.AsyncClient, db_sessions: sessionmaker[Session]
 ) -> None:
     for start in range(0, 1000, 250):
         batch = {"tickets": [{"id": f"C-{i}", "text": f"{FLAGGED} #{i}"} for i in range(start, start + 250)]}
-        assert (await client.post("/v1/score/batch", json=batch)).status_code == 200
-    engine = make_engine(database_url)
-    sessions = session_factory(engine)
-    with sessions() as s:
+        assert (await stored_client.post("/v1/score/batch", json=batch)).status_code == 200
+    with db_sessions() as s:
         ids = list(s.scalars(select(QueueItem.id)))
     assert len(ids) == 1000
     wins: Counter[int] = Counter()
@@ -155,7 +145,7 @@ async def test_sixteen_agents_claim_a_thousand_items_exactly_once(
         order = ids[:]
         random.Random(name).shuffle(order)
         for item_id in order:
-            with sessions() as session:
+            with db_sessions() as session:
                 try:
                     service.claim(session=session, item_id=item_id, agent=name, lease_seconds=600)
                 except ConflictError:
@@ -168,7 +158,6 @@ async def test_sixteen_agents_claim_a_thousand_items_exactly_once(
         t.start()
     for t in threads:
         t.join()
-    with sessions() as s:
+    with db_sessions() as s:
         claimed = s.scalar(select(func.count()).select_from(QueueItem).where(QueueItem.status == "claimed"))
-    engine.dispose()
     assert len(wins) == 1000 and set(wins.values()) == {1} and claimed == 1000

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,10 +10,7 @@ import httpx
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.config import Settings
-from service.main import create_app
 from service.queue.export import export_feedback
-from service.storage.database import make_engine, session_factory
 from service.tickets.retention import purge_expired
 from training.data import read_labelled_file
 
@@ -23,78 +19,66 @@ FLAGGED = "This is the third time I write. My mother passed away and you keep se
 ROUTINE = "Could you send me a copy of my invoice, please?"
 
 
-@pytest.fixture
-def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(database_url)
-    yield session_factory(engine)
-    engine.dispose()
-
-
-@pytest.fixture
-async def client(settings: Settings, database_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings.model_copy(update={"database_url": database_url}))
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://t") as c,
-    ):
-        yield c
-
-
 async def test_retention_clears_text_and_quotes_but_keeps_scores(
-    client: httpx.AsyncClient, sessions: sessionmaker[Session]
+    stored_client: httpx.AsyncClient, db_sessions: sessionmaker[Session]
 ) -> None:
     scored = (
-        await client.post("/v1/score", json={"id": "R-1", "text": FLAGGED}, headers={"Idempotency-Key": "k"})
+        await stored_client.post(
+            "/v1/score", json={"id": "R-1", "text": FLAGGED}, headers={"Idempotency-Key": "k"}
+        )
     ).json()
-    with sessions() as session:
+    with db_sessions() as session:
         kept = purge_expired(session=session, retention_days=1)
         assert kept.tickets == 0
         later = datetime.now(UTC) + timedelta(days=2)
         done = purge_expired(session=session, retention_days=1, now=later)
     assert done.tickets == 1 and done.idempotency_records == 1
-    body = (await client.get("/v1/tickets/R-1")).json()
+    body = (await stored_client.get("/v1/tickets/R-1")).json()
     assert body["text"] is None and body["subject"] is None and body["text_purged_at"] is not None
     assert body["needs_human"] == scored["needs_human"] and len(body["history"]) == 1
     assert body["reasons"] and all(r["text"] is None and r["start"] is None for r in body["reasons"])
-    item = (await client.get("/v1/queue")).json()["items"][0]
+    item = (await stored_client.get("/v1/queue")).json()["items"][0]
     assert item["text"] is None
     # Scored again, the ticket has text again.
-    await client.post("/v1/score", json={"id": "R-1", "text": FLAGGED})
-    assert (await client.get("/v1/tickets/R-1")).json()["text"] == FLAGGED
+    await stored_client.post("/v1/score", json={"id": "R-1", "text": FLAGGED})
+    assert (await stored_client.get("/v1/tickets/R-1")).json()["text"] == FLAGGED
 
 
-async def test_erasure_clears_one_ticket_its_notes_and_stored_responses(client: httpx.AsyncClient) -> None:
-    await client.post("/v1/score", json={"id": "G-1", "text": FLAGGED}, headers={"Idempotency-Key": "g"})
-    await client.post("/v1/score", json={"id": "G-2", "text": FLAGGED})
-    item_id = (await client.get("/v1/queue")).json()["items"][0]["id"]
-    await client.post(
+async def test_erasure_clears_one_ticket_its_notes_and_stored_responses(
+    stored_client: httpx.AsyncClient,
+) -> None:
+    await stored_client.post(
+        "/v1/score", json={"id": "G-1", "text": FLAGGED}, headers={"Idempotency-Key": "g"}
+    )
+    await stored_client.post("/v1/score", json={"id": "G-2", "text": FLAGGED})
+    item_id = (await stored_client.get("/v1/queue")).json()["items"][0]["id"]
+    await stored_client.post(
         f"/v1/queue/{item_id}/feedback", json={"agent": "a", "flag_correct": True, "note": "call her"}
     )
-    assert (await client.delete("/v1/tickets/G-1")).status_code == 204
-    assert (await client.get("/v1/tickets/G-1")).json()["text"] is None
-    assert (await client.get("/v1/tickets/G-2")).json()["text"] == FLAGGED
+    assert (await stored_client.delete("/v1/tickets/G-1")).status_code == 204
+    assert (await stored_client.get("/v1/tickets/G-1")).json()["text"] is None
+    assert (await stored_client.get("/v1/tickets/G-2")).json()["text"] == FLAGGED
     # The stored response quoted the ticket: it is gone, so the key scores afresh.
-    again = await client.post(
+    again = await stored_client.post(
         "/v1/score", json={"id": "G-1", "text": FLAGGED}, headers={"Idempotency-Key": "g"}
     )
     assert "Idempotent-Replayed" not in again.headers
-    assert (await client.delete("/v1/tickets/nope")).status_code == 404
+    assert (await stored_client.delete("/v1/tickets/nope")).status_code == 404
 
 
 async def test_feedback_exports_as_training_data(
-    client: httpx.AsyncClient, sessions: sessionmaker[Session], tmp_path: Path
+    stored_client: httpx.AsyncClient, db_sessions: sessionmaker[Session], tmp_path: Path
 ) -> None:
-    await client.post("/v1/score", json={"id": "X-1", "text": FLAGGED, "language": "en"})
-    kept = (await client.post("/v1/score", json={"id": "X-2", "text": ROUTINE})).json()
-    await client.post("/v1/score", json={"id": "X-3", "text": ROUTINE})
-    item = next(i for i in (await client.get("/v1/queue")).json()["items"] if i["ticket_id"] == "X-1")
+    await stored_client.post("/v1/score", json={"id": "X-1", "text": FLAGGED, "language": "en"})
+    kept = (await stored_client.post("/v1/score", json={"id": "X-2", "text": ROUTINE})).json()
+    await stored_client.post("/v1/score", json={"id": "X-3", "text": ROUTINE})
+    item = next(i for i in (await stored_client.get("/v1/queue")).json()["items"] if i["ticket_id"] == "X-1")
     fb = {"agent": "a", "flag_correct": True, "corrections": {"complex": 0}}
-    await client.post(f"/v1/queue/{item['id']}/feedback", json={**fb, "corrections": {"complex": 1}})
-    await client.post(f"/v1/queue/{item['id']}/feedback", json=fb)  # a later verdict wins
-    await client.post("/v1/feedback", json={"id": "X-2", "corrections": {"emotional": 1}})
+    await stored_client.post(f"/v1/queue/{item['id']}/feedback", json={**fb, "corrections": {"complex": 1}})
+    await stored_client.post(f"/v1/queue/{item['id']}/feedback", json=fb)  # a later verdict wins
+    await stored_client.post("/v1/feedback", json={"id": "X-2", "corrections": {"emotional": 1}})
     out = tmp_path / "feedback.csv"
-    with sessions() as session:
+    with db_sessions() as session:
         done = export_feedback(session=session, path=out)
     assert done.written == 2 and done.without_text == 0
     with out.open(encoding="utf-8", newline="") as fh:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -18,15 +17,6 @@ from service.storage.tables import IdempotencyRecord, ScoreEvent, TicketRecord
 
 pytestmark = pytest.mark.anyio
 ANGRY = "This is the THIRD time I write. Nobody answers and I am furious, my money is gone."
-
-
-@pytest.fixture
-async def stored_client(settings: Settings, database_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings.model_copy(update={"database_url": database_url}))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
-            yield c
 
 
 def count(url: str, table: type) -> int:

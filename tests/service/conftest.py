@@ -1,4 +1,5 @@
-"""Databases for the storage tests: SQLite always, PostgreSQL where a server answers.
+"""Databases for the storage tests (SQLite always, PostgreSQL where a server answers), and a
+client and sessions on them.
 
 The PostgreSQL URL comes from ``TRIAGE_TEST_POSTGRES_URL`` (default: the CI machines' server at
 127.0.0.1:5432, user postgres, database test). Where none answers the PostgreSQL cases are skipped
@@ -8,13 +9,18 @@ with the reason printed, never silently.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
 
+from service.config import Settings
+from service.main import create_app
+from service.storage.database import make_engine, session_factory, upgrade
 from service.storage.tables import Base
 
 POSTGRES_URL = os.environ.get("TRIAGE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -50,3 +56,24 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     _reset_postgres(POSTGRES_URL)
     yield POSTGRES_URL
     _reset_postgres(POSTGRES_URL)
+
+
+@pytest.fixture
+async def stored_client(settings: Settings, database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the app (open mode) storing into ``database_url``."""
+    app = create_app(settings.model_copy(update={"database_url": database_url}))
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://t") as c,
+    ):
+        yield c
+
+
+@pytest.fixture
+def db_sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
+    """Sessions on the migrated ``database_url``, for reading what the app stored."""
+    engine = make_engine(database_url)
+    upgrade(engine, database_url)
+    yield session_factory(engine)
+    engine.dispose()
