@@ -16,10 +16,6 @@ def by_hash(session: Session, key_sha256: str) -> ApiKey | None:
     ).one_or_none()
 
 
-def by_name(session: Session, name: str) -> ApiKey | None:
-    return session.scalars(select(ApiKey).where(ApiKey.name == name)).one_or_none()
-
-
 def all_keys(session: Session) -> list[ApiKey]:
     return list(session.scalars(select(ApiKey).order_by(ApiKey.id)))
 
