@@ -21,13 +21,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import shutil
-import subprocess
-import tempfile
-from pathlib import Path
 
-from common import machine, median, seed_rows, server, tickets_of_words
+from common import machine, median, run_wrk, seed_rows, server, tickets_of_words
 
 LUA = """
 wrk.method = "POST"
@@ -43,37 +39,7 @@ end
 
 
 def wrk(port: int, body: str, seconds: int, connections: int, delay_ms: int | None) -> dict[str, float]:
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
-        fh.write(LUA % (body, DELAY % delay_ms if delay_ms else ""))
-        script = fh.name
-    out = subprocess.run(
-        [
-            "wrk",
-            "-t1",
-            f"-c{connections}",
-            f"-d{seconds}s",
-            "--latency",
-            "-s",
-            script,
-            f"http://127.0.0.1:{port}/v1/score",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    Path(script).unlink()
-    if "Non-2xx" in out:
-        raise RuntimeError(f"errors under load:\n{out}")
-
-    def latency(pct: str) -> float:
-        m = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
-        if not m:
-            raise RuntimeError(out)
-        value, unit = float(m.group(1)), m.group(2)
-        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    return {"rps": rps, "p50": latency("50"), "p99": latency("99")}
+    return run_wrk(port, LUA % (body, DELAY % delay_ms if delay_ms else ""), seconds, connections)
 
 
 def measure(

@@ -14,13 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import shutil
-import subprocess
 import tempfile
-from pathlib import Path
 
-from common import machine, median, seed_rows, server, tickets_of_words
+from common import machine, median, run_wrk, seed_rows, server, tickets_of_words
 
 # A new id per request: wrk's request() builds each body.
 LUA = """
@@ -34,26 +31,14 @@ end
 """
 
 
-def run_wrk(port: int, prefix: str, text: str, seconds: int) -> float:
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
-        fh.write(LUA % (prefix, json.dumps(text)))
-        script = fh.name
-    out = subprocess.run(
-        ["wrk", "-t1", "-c32", f"-d{seconds}s", "-s", script, f"http://127.0.0.1:{port}/v1/score"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    Path(script).unlink()
-    if "Non-2xx" in out:
-        raise RuntimeError(f"errors under load:\n{out}")
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+def stored_rps(port: int, prefix: str, text: str, seconds: int) -> float:
+    return run_wrk(port, LUA % (prefix, json.dumps(text)), seconds, 32)["rps"]
 
 
 def measure(workers: int, env: dict[str, str], text: str, seconds: int, repeats: int, tag: str) -> float:
     with server("service.main:create_app", workers, ready_path="/readyz", env=env) as (port, _):
-        run_wrk(port, f"{tag}-warm", text, 2)
-        return median([run_wrk(port, f"{tag}-{i}", text, seconds) for i in range(repeats)])
+        stored_rps(port, f"{tag}-warm", text, 2)
+        return median([stored_rps(port, f"{tag}-{i}", text, seconds) for i in range(repeats)])
 
 
 def main() -> None:
