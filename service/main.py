@@ -10,8 +10,10 @@ import asyncio
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from starlette.concurrency import run_in_threadpool
 
 from service.access.service import KeyChecker
@@ -85,6 +87,29 @@ async def purge_periodically(store: TicketStore, settings: Settings) -> None:
         await asyncio.sleep(settings.purge_interval_seconds)
 
 
+def _openapi_with_keys(app: FastAPI) -> dict[str, Any]:
+    """The schema, saying that requests carry an API key (checked when ``TRIAGE_AUTH=required``).
+
+    Keys are read in one plain dependency rather than FastAPI's security classes, which would
+    cost the scoring path two more dependencies per request; the schema says it here instead.
+    """
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+        schema.setdefault("components", {})["securitySchemes"] = {
+            "apiKey": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "An API key: `triage keys create --role ROLE --name NAME`.",
+            }
+        }
+        schema["security"] = [{"apiKey": []}]
+        for path in ("/healthz", "/readyz", "/metrics"):  # open in every mode
+            for operation in schema["paths"].get(path, {}).values():
+                operation["security"] = []
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level)
@@ -149,6 +174,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.scorer = None
     app.state.store = None
     app.state.keys = None
+    app.openapi = lambda: _openapi_with_keys(app)  # type: ignore[method-assign]
     install_error_handlers(app)
     app.include_router(scoring_router)
     app.include_router(tickets_router)

@@ -21,15 +21,13 @@ from fastapi import APIRouter, Header, Response
 from starlette.concurrency import run_in_threadpool
 
 from service.access.service import Principal
-from service.deps import PrincipalDep, ScorerDep, StoreDep, require
+from service.deps import ScoringDep
 from service.errors import ERROR_RESPONSES, IdempotencyKeyReusedError
 from service.scoring.schemas import BatchScoreRequest, BatchScoreResponse, TicketScore, TicketScoreRequest
 from service.scoring.service import score_and_record
 from service.tickets.service import Replay, request_digest, with_ticket_id
 
-router = APIRouter(
-    prefix="/v1", tags=["scoring"], responses=ERROR_RESPONSES, dependencies=[require("helpdesk")]
-)
+router = APIRouter(prefix="/v1", tags=["scoring"], responses=ERROR_RESPONSES)
 JSON = "application/json"
 COMMIT_TIMEOUT_SECONDS = 120
 IdempotencyKey = Annotated[
@@ -58,13 +56,10 @@ def _scoped(principal: Principal, key: str | None) -> str | None:
 
 @router.post("/score", response_model=TicketScore)
 async def score(
-    ticket: TicketScoreRequest,
-    scorer: ScorerDep,
-    store: StoreDep,
-    principal: PrincipalDep,
-    idempotency_key: IdempotencyKey = None,
+    ticket: TicketScoreRequest, context: ScoringDep, idempotency_key: IdempotencyKey = None
 ) -> Response:
     """Score one ticket and store it: route, calibrated probabilities, priority and the reasons."""
+    scorer, store, principal = context.scorer, context.store, context.principal
     if store is None:
         return Response(score_and_record(scorer=scorer, ticket=ticket).model_dump_json(), media_type=JSON)
     digest = ""
@@ -82,13 +77,10 @@ async def score(
 
 @router.post("/score/batch", response_model=BatchScoreResponse)
 def score_batch(
-    batch: BatchScoreRequest,
-    scorer: ScorerDep,
-    store: StoreDep,
-    principal: PrincipalDep,
-    idempotency_key: IdempotencyKey = None,
+    batch: BatchScoreRequest, context: ScoringDep, idempotency_key: IdempotencyKey = None
 ) -> Response:
     """Score and store up to 1,000 tickets; results come back in request order."""
+    scorer, store, principal = context.scorer, context.store, context.principal
     digest = ""
     scoped = _scoped(principal, idempotency_key)
     if store is not None and scoped is not None:
