@@ -32,8 +32,6 @@ from training.pipeline import train_bundle
 from training.public_data import PublicData, text_bucket
 from training.train import Recipe, Report, weights_for
 
-LABELLED = ("emotional", "needs_human")
-
 
 def _quiet(_: str) -> None:
     pass

@@ -158,21 +158,35 @@ def _feedback_out(feedback: Feedback, ticket: TicketRecord) -> FeedbackOut:
     )
 
 
-def item_feedback(*, session: Session, item_id: int, body: FeedbackRequest, agent: str) -> FeedbackOut:
-    """An agent's verdict on a flagged ticket: was the flag right, and per-dimension corrections."""
-    _, ticket = _load(session, item_id)
+def _record_feedback(
+    session: Session,
+    ticket: TicketRecord,
+    *,
+    kind: str,
+    flag_correct: bool,
+    body: FeedbackRequest | MissedCaseRequest,
+    author: str | None,
+) -> FeedbackOut:
     feedback = repository.add_feedback(
         session,
         ticket_id=ticket.id,
-        kind="agent",
-        flag_correct=body.flag_correct,
+        kind=kind,
+        flag_correct=flag_correct,
         corrections=dict(body.corrections),
         note=body.note,
-        author=agent,
+        author=author,
         created_at=datetime.now(UTC),
     )
     session.commit()
     return _feedback_out(feedback, ticket)
+
+
+def item_feedback(*, session: Session, item_id: int, body: FeedbackRequest, agent: str) -> FeedbackOut:
+    """An agent's verdict on a flagged ticket: was the flag right, and per-dimension corrections."""
+    _, ticket = _load(session, item_id)
+    return _record_feedback(
+        session, ticket, kind="agent", flag_correct=body.flag_correct, body=body, author=agent
+    )
 
 
 def missed_case(*, session: Session, body: MissedCaseRequest, reporter: str | None) -> FeedbackOut:
@@ -180,15 +194,7 @@ def missed_case(*, session: Session, body: MissedCaseRequest, reporter: str | No
     ticket = tickets.get_ticket(session, source=body.source, external_id=body.id)
     if ticket is None:
         raise NotFoundError(f"no ticket {body.id!r} from source {body.source!r}")
-    feedback = repository.add_feedback(
-        session,
-        ticket_id=ticket.id,
-        kind="missed",
-        flag_correct=ticket.route == "human",  # the routing was right only if it went to a person
-        corrections=dict(body.corrections),
-        note=body.note,
-        author=reporter,
-        created_at=datetime.now(UTC),
+    # The routing was right only if it went to a person.
+    return _record_feedback(
+        session, ticket, kind="missed", flag_correct=ticket.route == "human", body=body, author=reporter
     )
-    session.commit()
-    return _feedback_out(feedback, ticket)
