@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 
-.PHONY: install install-test install-peers serve test lint quality
+.PHONY: install install-test install-peers serve test lint quality browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,5 +39,14 @@ lint: install-test
 	$(BIN)/mypy
 	$(BIN)/hadolint Dockerfile
 
-test: lint
+# The agents' page test drives Debian's Chromium (a test tool's own browser download does not
+# work offline). Installed here when missing and apt is ours to use; otherwise that test is skipped
+# and says why.
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && { apt-get install -y -qq --no-install-recommends chromium >/dev/null \
+	       || { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; }; }; } \
+	  || echo "Chromium is not installed: the browser test will be skipped (Debian: apt-get install chromium)"
+
+test: lint browser
 	$(BIN)/pytest

@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     # open: no keys, for a laptop or a trusted network; the service warns at start.
     auth: Literal["required", "open"] = "open"
     text_retention_days: int = Field(default=90, ge=1, le=3650)
+    # The agents' page: how long a sign-in lasts.
+    session_hours: int = Field(default=12, ge=1, le=24 * 30)
     purge_interval_seconds: int = Field(default=3600, ge=10)
 
 

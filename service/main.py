@@ -14,14 +14,18 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from service.access.service import KeyChecker
+from service.access.sessions import purge_sessions
 from service.config import Settings, get_settings
 from service.errors import install_error_handlers
 from service.model.bundle import load_bundle, resolve_bundle_dir
 from service.observability import MODEL_INFO, RequestContextMiddleware, configure_logging, logger
 from service.ops.router import router as ops_router
+from service.pages.router import router as pages_router
+from service.pages.web import STATIC_DIR, install_page_handlers
 from service.queue.router import router as queue_router
 from service.scoring.engine import Scorer, score_ticket
 from service.scoring.policy import load_policy
@@ -74,6 +78,7 @@ async def purge_periodically(store: TicketStore, settings: Settings) -> None:
     def purge() -> None:
         with PURGE_RUNNING, store.sessions() as session:
             done = purge_expired(session=session, retention_days=settings.text_retention_days)
+            purge_sessions(session=session)
         if done.tickets or done.idempotency_records:
             logger.info(
                 "retention applied", tickets=done.tickets, idempotency_records=done.idempotency_records
@@ -174,11 +179,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.scorer = None
     app.state.store = None
     app.state.keys = None
+    app.state.settings = settings
     app.openapi = lambda: _openapi_with_keys(app)  # type: ignore[method-assign]
     install_error_handlers(app)
+    install_page_handlers(app)
     app.include_router(scoring_router)
     app.include_router(tickets_router)
     app.include_router(queue_router)
     app.include_router(ops_router)
+    app.include_router(pages_router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     return app

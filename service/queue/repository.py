@@ -37,6 +37,8 @@ def list_items(
                 and_(QueueItem.status == "claimed", QueueItem.lease_expires_at < now),
             )
         )
+    elif status == "active":  # the page's default view: everything not yet resolved
+        query = query.where(QueueItem.status != "resolved")
     elif status is not None:
         query = query.where(QueueItem.status == status)
     if dimension is not None:
@@ -102,6 +104,12 @@ def add_feedback(session: Session, **values: Any) -> Feedback:
     feedback = Feedback(**values)
     session.add(feedback)
     return feedback
+
+
+def feedback_of_ticket(session: Session, ticket_id: int) -> list[Feedback]:
+    return list(
+        session.scalars(select(Feedback).where(Feedback.ticket_id == ticket_id).order_by(Feedback.id))
+    )
 
 
 def feedback_with_tickets(session: Session) -> list[tuple[Feedback, TicketRecord]]:

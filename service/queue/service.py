@@ -119,10 +119,20 @@ def claim(*, session: Session, item_id: int, agent: str, lease_seconds: int) -> 
     return item_out(item, ticket, now)
 
 
-def _change_held(session: Session, item_id: int, agent: str, **values: object) -> QueueItemOut:
-    _load(session, item_id)
+def _change_held(
+    session: Session,
+    item_id: int,
+    agent: str,
+    feedback: FeedbackRequest | None = None,
+    **values: object,
+) -> QueueItemOut:
+    _, ticket = _load(session, item_id)
     now = datetime.now(UTC)
     changed = repository.update_held(session, item_id=item_id, agent=agent, now=now, **values)
+    if changed and feedback is not None:
+        _add_feedback(
+            session, ticket, kind="agent", flag_correct=feedback.flag_correct, body=feedback, author=agent
+        )
     session.commit()
     if not changed:
         raise NotHolderError(f"queue item {item_id} is not held by {agent!r}: claim it first")
@@ -138,11 +148,20 @@ def release(*, session: Session, item_id: int, agent: str) -> QueueItemOut:
     )
 
 
-def resolve(*, session: Session, item_id: int, agent: str, outcome: str) -> QueueItemOut:
-    """Close a held item with its outcome."""
+def resolve(
+    *, session: Session, item_id: int, agent: str, outcome: str, feedback: FeedbackRequest | None = None
+) -> QueueItemOut:
+    """Close a held item with its outcome, and the agent's feedback in the same commit when given."""
     now = datetime.now(UTC)
     return _change_held(
-        session, item_id, agent, status="resolved", outcome=outcome, resolved_at=now, lease_expires_at=None
+        session,
+        item_id,
+        agent,
+        feedback,
+        status="resolved",
+        outcome=outcome,
+        resolved_at=now,
+        lease_expires_at=None,
     )
 
 
@@ -158,7 +177,7 @@ def _feedback_out(feedback: Feedback, ticket: TicketRecord) -> FeedbackOut:
     )
 
 
-def _record_feedback(
+def _add_feedback(
     session: Session,
     ticket: TicketRecord,
     *,
@@ -166,8 +185,8 @@ def _record_feedback(
     flag_correct: bool,
     body: FeedbackRequest | MissedCaseRequest,
     author: str | None,
-) -> FeedbackOut:
-    feedback = repository.add_feedback(
+) -> Feedback:
+    return repository.add_feedback(
         session,
         ticket_id=ticket.id,
         kind=kind,
@@ -177,8 +196,26 @@ def _record_feedback(
         author=author,
         created_at=datetime.now(UTC),
     )
+
+
+def _record_feedback(
+    session: Session,
+    ticket: TicketRecord,
+    *,
+    kind: str,
+    flag_correct: bool,
+    body: FeedbackRequest | MissedCaseRequest,
+    author: str | None,
+) -> FeedbackOut:
+    feedback = _add_feedback(session, ticket, kind=kind, flag_correct=flag_correct, body=body, author=author)
     session.commit()
     return _feedback_out(feedback, ticket)
+
+
+def feedback_of_item(*, session: Session, item_id: int) -> list[FeedbackOut]:
+    """The feedback given on an item's ticket, oldest first."""
+    _, ticket = _load(session, item_id)
+    return [_feedback_out(f, ticket) for f in repository.feedback_of_ticket(session, ticket.id)]
 
 
 def item_feedback(*, session: Session, item_id: int, body: FeedbackRequest, agent: str) -> FeedbackOut:
