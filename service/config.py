@@ -35,6 +35,13 @@ class Settings(BaseSettings):
     # open: no keys, for a laptop or a trusted network; the service warns at start.
     auth: Literal["required", "open"] = "open"
     text_retention_days: int = Field(default=90, ge=1, le=3650)
+    # The registry: how often each worker looks for a new champion, and how far ahead of now a
+    # promotion sets the moment every worker switches (it must cover one poll and one load).
+    model_poll_seconds: float = Field(default=2.0, ge=0.1, le=60)
+    model_switch_delay_seconds: float = Field(default=5.0, ge=0, le=60)
+    # The promotion gate: how much worse than the champion a candidate may be on needs_human.
+    promotion_max_auc_drop: float = Field(default=0.01, ge=0, le=1)
+    promotion_max_recall_drop: float = Field(default=0.02, ge=0, le=1)
     # The agents' page: how long a sign-in lasts.
     session_hours: int = Field(default=12, ge=1, le=24 * 30)
     purge_interval_seconds: int = Field(default=3600, ge=10)

@@ -10,6 +10,7 @@ import asyncio
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -27,6 +28,7 @@ from service.ops.router import router as ops_router
 from service.pages.router import router as pages_router
 from service.pages.web import STATIC_DIR, install_page_handlers
 from service.queue.router import router as queue_router
+from service.registry.serving import champion_bundle, follow_champion
 from service.scoring.engine import Scorer, score_ticket
 from service.scoring.policy import load_policy
 from service.scoring.router import router as scoring_router
@@ -42,18 +44,25 @@ WARM_UP_TICKET = TicketScoreRequest(
 )
 
 
-def load_scorer(settings: Settings) -> Scorer:
-    """Load and verify the configured bundle and policy; raises BundleError or PolicyError.
+def build_scorer(path: Path, settings: Settings) -> Scorer:
+    """Load and verify the bundle at ``path`` and the policy; raises BundleError or PolicyError.
 
     One ticket is scored before the scorer is handed out, so the compiled kernels and the
     language model are loaded before the first request rather than during it.
     """
-    path = resolve_bundle_dir(settings.models_dir, settings.model_name, settings.model_version)
     model = load_bundle(path)
     policy = load_policy(settings.policy_path)
     scorer = Scorer.build(model=model, policy=policy, min_confidence=settings.language_min_confidence)
     score_ticket(scorer=scorer, ticket=WARM_UP_TICKET)
     return scorer
+
+
+def publish(app: FastAPI, scorer: Scorer) -> None:
+    """Serve ``scorer`` from now on: one assignment, read afresh by every request."""
+    app.state.scorer = scorer
+    MODEL_INFO.info(
+        {"name": scorer.model.name, "version": scorer.model.version, "policy_version": scorer.policy.version}
+    )
 
 
 def open_store(settings: Settings) -> TicketStore:
@@ -121,25 +130,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        try:
-            scorer = load_scorer(settings)
-        except Exception as exc:
-            logger.error("refusing to start", reason=str(exc))
-            raise
-        app.state.scorer = scorer
-        MODEL_INFO.info(
-            {
-                "name": scorer.model.name,
-                "version": scorer.model.version,
-                "policy_version": scorer.policy.version,
-            }
-        )
-        logger.info(
-            "model loaded",
-            model=scorer.model.name,
-            version=scorer.model.version,
-            policy=scorer.policy.version,
-        )
         if settings.auth == "required" and not settings.storage:
             logger.error(
                 "refusing to start",
@@ -147,6 +137,32 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
             raise RuntimeError("TRIAGE_AUTH=required needs TRIAGE_STORAGE=true")
         store = open_store(settings) if settings.storage else None
+        # With storage, the registry's champion serves (and is followed); pinning a version or
+        # running without storage serves the bundle on disk.
+        follow = store is not None and settings.model_version is None
+        cache_dir = settings.data_dir / "model-cache"
+        serving_id = 0
+        try:
+            path = resolve_bundle_dir(settings.models_dir, settings.model_name, settings.model_version)
+            if store is not None and follow:
+                path, serving_id = champion_bundle(
+                    store=store, name=settings.model_name, configured=path, cache_dir=cache_dir
+                )
+            scorer = build_scorer(path, settings)
+        except Exception as exc:
+            logger.error("refusing to start", reason=str(exc))
+            if store is not None:
+                store.stop()
+                store.sessions.kw["bind"].dispose()
+            raise
+        publish(app, scorer)
+        logger.info(
+            "model loaded",
+            model=scorer.model.name,
+            version=scorer.model.version,
+            policy=scorer.policy.version,
+            follows_registry=follow,
+        )
         app.state.store = store
         if store is None:
             logger.warning("storage is off: scored tickets are not kept (TRIAGE_STORAGE=false)")
@@ -158,9 +174,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "open mode: no API keys are checked; anyone who can reach the service can use it (TRIAGE_AUTH=open)"
             )
         purger = asyncio.create_task(purge_periodically(store, settings)) if store is not None else None
+        follower = (
+            asyncio.create_task(
+                follow_champion(
+                    store=store,
+                    name=settings.model_name,
+                    serving_id=serving_id,
+                    poll_seconds=settings.model_poll_seconds,
+                    cache_dir=cache_dir,
+                    build=lambda folder: build_scorer(folder, settings),
+                    swap=lambda new: publish(app, new),
+                    log=logger,
+                )
+            )
+            if store is not None and follow
+            else None
+        )
         try:
             yield
         finally:
+            if follower is not None:
+                follower.cancel()
             if purger is not None:
                 purger.cancel()
                 with PURGE_RUNNING:  # a purge already in its thread finishes first

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -38,6 +40,22 @@ def tiny_models_dir(tmp_path_factory: pytest.TempPathFactory, seed_rows: list[La
     rows = seed_rows[::4]
     result = train_model(rows, TINY_RECIPE, extra_metadata={"name": "tiny", "version": "1"})
     save_bundle(result.model, models_dir / "tiny" / "1", card=render_card(result.model.metadata))
+    return models_dir
+
+
+@pytest.fixture(scope="session")
+def candidates_dir(tmp_path_factory: pytest.TempPathFactory, seed_rows: list[LabelledTicket]) -> Path:
+    """Candidate bundles beside the served tiny/1: ``tiny/2``, trained like it, and ``tiny/3``,
+    trained on shuffled labels (worse: for the promotion gate to refuse)."""
+    models_dir = tmp_path_factory.mktemp("candidates")
+    rows = seed_rows[::4]
+    good = train_model(rows, TINY_RECIPE, extra_metadata={"name": "tiny", "version": "2"})
+    save_bundle(good.model, models_dir / "tiny" / "2", card=render_card(good.model.metadata))
+    labels = [r.labels for r in rows]
+    random.Random(7).shuffle(labels)
+    shuffled = [replace(r, labels=label) for r, label in zip(rows, labels, strict=True)]
+    worse = train_model(shuffled, TINY_RECIPE, extra_metadata={"name": "tiny", "version": "3"})
+    save_bundle(worse.model, models_dir / "tiny" / "3", card=render_card(worse.model.metadata))
     return models_dir
 
 

@@ -14,11 +14,12 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column
 
 # Integer on SQLite, so that the primary key is the rowid and autoincrements.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -166,3 +167,41 @@ class AgentSession(Base):
     csrf_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class ModelVersion(Base):
+    """A registered model bundle. The bundle's files live in the row, so that every replica can
+    load the champion from the database alone, without a shared disk."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (Index("uq_model_versions_name_version", "name", "version", unique=True),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # candidate, shadow, champion, retired
+    model_sha256: Mapped[str] = mapped_column(String(64))
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
+    registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    registered_by: Mapped[str] = mapped_column(String(128))
+    # When a champion starts serving: every worker and replica switches at this same moment.
+    serving_from: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    model_file: Mapped[bytes] = deferred(mapped_column(LargeBinary, nullable=False))
+    metadata_json: Mapped[str] = deferred(mapped_column(Text, nullable=False))
+    card: Mapped[str] = deferred(mapped_column(Text, nullable=False))
+
+
+class ModelEvent(Base):
+    """Who did what to which model version, when: the registry's audit trail."""
+
+    __tablename__ = "model_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    model_version_id: Mapped[int] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="CASCADE"), index=True
+    )
+    action: Mapped[str] = mapped_column(String(16))  # register, promote, shadow, rollback, retire
+    actor: Mapped[str] = mapped_column(String(128))
+    forced: Mapped[bool] = mapped_column(Boolean, default=False)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,1 @@
+"""The model registry: versions, statuses, promotion, rollback and the hot swap."""

@@ -1,0 +1,114 @@
+"""The registry: first start, register, promote, rollback, retire; and the in-process hot swap."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from service.config import Settings
+from service.errors import ConflictError
+from service.main import create_app
+from service.registry import repository
+from service.registry import service as registry
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def served(settings: Settings, database_url: str) -> tuple[FastAPI, httpx.AsyncClient]:  # type: ignore[misc]
+    app = create_app(
+        settings.model_copy(
+            update={
+                "database_url": database_url,
+                "model_poll_seconds": 0.1,
+                "model_switch_delay_seconds": 0.3,
+            }
+        )
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://t") as c,
+    ):
+        yield app, c
+
+
+async def version_served(client: httpx.AsyncClient) -> str:
+    r = await client.post("/v1/score", json={"text": "Where is my parcel?"})
+    assert r.status_code == 200
+    return str(r.json()["model_version"])
+
+
+async def wait_for_version(client: httpx.AsyncClient, version: str, seconds: float = 10) -> float:
+    started = time.monotonic()
+    while await version_served(client) != version:
+        assert time.monotonic() - started < seconds, f"still not serving {version}"
+        await asyncio.sleep(0.05)
+    return time.monotonic() - started
+
+
+async def test_first_start_registers_the_served_model_as_champion(
+    served: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    app, client = served
+    with app.state.store.sessions() as session:
+        rows = repository.list_versions(session, "tiny")
+        assert [(r.version, r.status) for r in rows] == [("1", "champion")]
+        assert [e.action for e in repository.events(session, rows[0].id)] == ["first_start"]
+        assert rows[0].metrics["held_out"]["needs_human"]["roc_auc"] > 0.5
+    assert await version_served(client) == "1"
+
+
+async def test_promote_swaps_without_a_restart_and_rollback_swaps_back(
+    served: tuple[FastAPI, httpx.AsyncClient], candidates_dir: Path
+) -> None:
+    app, client = served
+    with app.state.store.sessions() as session:
+        row = registry.register(session=session, directory=candidates_dir / "tiny" / "2", actor="ops-1")
+        assert row.status == "candidate"
+        with pytest.raises(ConflictError):
+            registry.register(session=session, directory=candidates_dir / "tiny" / "2", actor="ops-1")
+        registry.promote(
+            session=session, name="tiny", version="2", actor="ops-1", forced=False, gate={}, delay_seconds=0.3
+        )
+        assert {r.version: r.status for r in repository.list_versions(session, "tiny")} == {
+            "1": "retired",
+            "2": "champion",
+        }
+    took = await wait_for_version(client, "2")
+    assert took < 10
+    with app.state.store.sessions() as session:
+        with pytest.raises(ConflictError, match="champion"):
+            registry.retire(session=session, name="tiny", version="2", actor="ops-1")
+        back = registry.rollback(session=session, name="tiny", actor="ops-1", delay_seconds=0.3)
+        assert back.version == "1"
+    await wait_for_version(client, "1")
+    with app.state.store.sessions() as session:
+        # The rollback retired it already: retiring it again records nothing new.
+        assert registry.retire(session=session, name="tiny", version="2", actor="ops-1").status == "retired"
+        actions = [e.action for e in repository.events(session, repository.get(session, "tiny", "2").id)]  # type: ignore[union-attr]
+        assert actions == ["register", "promote", "replaced"]
+        first = [e.action for e in repository.events(session, repository.get(session, "tiny", "1").id)]  # type: ignore[union-attr]
+        assert first == ["first_start", "replaced", "rollback"]
+
+
+async def test_a_bundle_that_fails_to_load_is_skipped_and_the_old_model_serves_on(
+    served: tuple[FastAPI, httpx.AsyncClient], candidates_dir: Path
+) -> None:
+    app, client = served
+    with app.state.store.sessions() as session:
+        row = registry.register(session=session, directory=candidates_dir / "tiny" / "2", actor="ops-1")
+        session.refresh(row)
+        row.model_file = b"not a model"  # damaged in the database after registration
+        session.commit()
+        registry.promote(
+            session=session, name="tiny", version="2", actor="ops-1", forced=False, gate={}, delay_seconds=0
+        )
+    for _ in range(10):
+        await asyncio.sleep(0.1)
+        assert await version_served(client) == "1"

@@ -1,0 +1,209 @@
+"""``triage models list|show|register|promote|rollback|retire``: the model registry, for ops.
+
+The registry lives in the service's database (``TRIAGE_DATABASE_URL``, else SQLite under
+``TRIAGE_DATA_DIR``); running workers follow its champion within seconds, without a restart.
+"""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from service.config import get_settings
+from training.storage_cli import _fail, _sessions
+
+models_app = typer.Typer(help="The model registry: versions, promotion, rollback.", no_args_is_help=True)
+ActorOption = Annotated[str | None, typer.Option(help="Who is acting (default: cli:$USER).")]
+
+
+def _actor(actor: str | None) -> str:
+    return actor or f"cli:{getpass.getuser()}"
+
+
+def _split(spec: str) -> tuple[str, str]:
+    name, _, version = spec.partition("/")
+    if not name or not version:
+        raise _fail(f"give NAME/VERSION, not {spec!r}", code=2)
+    return name, version
+
+
+def _load(session: Any, version_id: int) -> Any:
+    from service.model.bundle import load_bundle
+    from service.registry.service import materialize
+
+    return load_bundle(
+        materialize(session=session, version_id=version_id, cache_dir=get_settings().data_dir / "model-cache")
+    )
+
+
+@models_app.command("list")
+def list_models(name: Annotated[str | None, typer.Option(help="Only this model name.")] = None) -> None:
+    """Every registered version with its status and held-out needs_human ROC-AUC."""
+    from service.registry import repository
+
+    with _sessions()() as session:
+        rows = repository.list_versions(session, name)
+        typer.echo(f"{'model':<34} {'status':<10} {'registered':<20} {'by':<24} held-out AUC")
+        for row in rows:
+            auc = row.metrics.get("held_out", {}).get("needs_human", {}).get("roc_auc")
+            when = row.registered_at.strftime("%Y-%m-%d %H:%M")
+            typer.echo(
+                f"{row.name + '/' + row.version:<34} {row.status:<10} {when:<20} {row.registered_by:<24} {auc}"
+            )
+    if not rows:
+        typer.echo("(no model registered yet: the service registers its configured model at first start)")
+
+
+@models_app.command()
+def show(spec: Annotated[str, typer.Argument(help="NAME/VERSION")]) -> None:
+    """One version: status, figures and who did what when."""
+    import json
+
+    from service.errors import TriageError
+    from service.registry import repository
+    from service.registry.service import get_version
+
+    name, version = _split(spec)
+    with _sessions()() as session:
+        try:
+            row = get_version(session=session, name=name, version=version)
+        except TriageError as exc:
+            raise _fail(exc.message) from exc
+        typer.echo(f"{row.name}/{row.version}: {row.status} (sha256 {row.model_sha256[:16]}…)")
+        typer.echo(json.dumps(row.metrics, indent=2, sort_keys=True))
+        for event in repository.events(session, row.id):
+            forced = " (forced)" if event.forced else ""
+            typer.echo(
+                f"{event.at:%Y-%m-%d %H:%M:%S} {event.action}{forced} by {event.actor} {json.dumps(event.detail)}"
+            )
+
+
+@models_app.command()
+def register(
+    path: Annotated[
+        Path, typer.Argument(help="A bundle folder (model.skops, metadata.json, MODEL_CARD.md).")
+    ],
+    actor: ActorOption = None,
+) -> None:
+    """Verify a bundle and register it as a candidate (nothing is promoted)."""
+    from service.errors import TriageError
+    from service.model.bundle import BundleError
+    from service.registry.service import register as register_bundle
+
+    with _sessions()() as session:
+        try:
+            row = register_bundle(session=session, directory=path, actor=_actor(actor))
+        except (BundleError, TriageError) as exc:
+            raise _fail(getattr(exc, "message", str(exc))) from exc
+        typer.echo(f"registered {row.name}/{row.version} as a candidate")
+
+
+def _print_gate(result: Any) -> None:
+    typer.echo(f"compared on {result.candidate.rows} rows ({result.data}), needs_human:")
+    typer.echo(f"  {'':<10} {'ROC-AUC':>8} {'recall':>8} {'threshold':>10}")
+    for label, f in (("candidate", result.candidate), ("champion", result.champion)):
+        typer.echo(f"  {label:<10} {f.roc_auc:>8.4f} {f.recall:>8.4f} {f.threshold:>10.4f}")
+
+
+@models_app.command()
+def promote(
+    spec: Annotated[str, typer.Argument(help="NAME/VERSION of the candidate")],
+    data: Annotated[
+        list[Path] | None,
+        typer.Option(help="Labelled files neither model trained on (default: the seed rows both held out)."),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Promote even when the gate refuses (recorded).")] = False,
+    actor: ActorOption = None,
+) -> None:
+    """Make a version the champion, if it is not worse than the current one (the gate)."""
+    from service.errors import TriageError
+    from service.registry import repository
+    from service.registry.service import get_version
+    from service.registry.service import promote as promote_version
+    from training.gate import compare
+
+    settings = get_settings()
+    name, version = _split(spec)
+    with _sessions()() as session:
+        try:
+            row = get_version(session=session, name=name, version=version)
+        except TriageError as exc:
+            raise _fail(exc.message) from exc
+        current = repository.champion(session, name)
+        gate: dict[str, Any] = {}
+        if current is not None and current.id != row.id:
+            try:
+                result = compare(
+                    _load(session, row.id),
+                    _load(session, current.id),
+                    data=data,
+                    max_auc_drop=settings.promotion_max_auc_drop,
+                    max_recall_drop=settings.promotion_max_recall_drop,
+                )
+            except ValueError as exc:
+                raise _fail(str(exc), code=2) from exc
+            _print_gate(result)
+            gate = result.as_dict()
+            if not result.passed:
+                for problem in result.problems:
+                    typer.echo(f"  refused: {problem}", err=True)
+                if not force:
+                    raise _fail(
+                        f"{spec} is worse than {name}/{current.version}; not promoted (--force overrides)",
+                        code=3,
+                    )
+                typer.echo("  promoting anyway (--force); this is recorded")
+        try:
+            promoted = promote_version(
+                session=session,
+                name=name,
+                version=version,
+                actor=_actor(actor),
+                forced=force and bool(gate.get("problems")),
+                gate=gate,
+                delay_seconds=settings.model_switch_delay_seconds,
+            )
+        except TriageError as exc:
+            raise _fail(exc.message) from exc
+        typer.echo(
+            f"{name}/{version} is the champion; workers switch at {promoted.serving_from:%H:%M:%S} UTC"
+        )
+
+
+@models_app.command()
+def rollback(name: Annotated[str, typer.Argument(help="Model name")], actor: ActorOption = None) -> None:
+    """Make the previous champion current again."""
+    from service.errors import TriageError
+    from service.registry.service import rollback as rollback_model
+
+    with _sessions()() as session:
+        try:
+            row = rollback_model(
+                session=session,
+                name=name,
+                actor=_actor(actor),
+                delay_seconds=get_settings().model_switch_delay_seconds,
+            )
+        except TriageError as exc:
+            raise _fail(exc.message) from exc
+        typer.echo(
+            f"{name}/{row.version} is the champion again; workers switch at {row.serving_from:%H:%M:%S} UTC"
+        )
+
+
+@models_app.command()
+def retire(spec: Annotated[str, typer.Argument(help="NAME/VERSION")], actor: ActorOption = None) -> None:
+    """Take a candidate or shadow version out of use."""
+    from service.errors import TriageError
+    from service.registry.service import retire as retire_version
+
+    name, version = _split(spec)
+    with _sessions()() as session:
+        try:
+            retire_version(session=session, name=name, version=version, actor=_actor(actor))
+        except TriageError as exc:
+            raise _fail(exc.message) from exc
+        typer.echo(f"{name}/{version} is retired")
