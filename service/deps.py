@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -19,7 +20,13 @@ from service.tickets.service import TicketStore
 async def get_scorer(request: Request) -> Scorer:
     # Read per request (not captured at start-up) so that a model swap takes effect at once.
     # async: a sync dependency would cost a thread-pool hop on every request.
-    scorer: Scorer | None = getattr(request.app.state, "scorer", None)
+    state = request.app.state
+    # A promoted champion, loaded in full beforehand, takes over with the first request at or
+    # after its moment: every worker switches then, to the request.
+    staged = getattr(state, "next_scorer", None)
+    if staged is not None and time.time() >= staged[1]:
+        state.scorer, state.next_scorer = staged[0], None
+    scorer: Scorer | None = getattr(state, "scorer", None)
     if scorer is None:
         raise ModelNotReadyError("the model is not loaded yet")
     return scorer

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -63,6 +64,14 @@ def publish(app: FastAPI, scorer: Scorer) -> None:
     MODEL_INFO.info(
         {"name": scorer.model.name, "version": scorer.model.version, "policy_version": scorer.policy.version}
     )
+
+
+def settle_scorer(app: FastAPI) -> None:
+    """Take a staged scorer whose time has come (if no request took it first) and publish it."""
+    staged = app.state.next_scorer
+    if staged is not None and time.time() >= staged[1]:
+        app.state.scorer, app.state.next_scorer = staged[0], None
+    publish(app, app.state.scorer)
 
 
 def open_store(settings: Settings) -> TicketStore:
@@ -183,7 +192,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     poll_seconds=settings.model_poll_seconds,
                     cache_dir=cache_dir,
                     build=lambda folder: build_scorer(folder, settings),
-                    swap=lambda new: publish(app, new),
+                    stage=lambda new, at: setattr(app.state, "next_scorer", (new, at)),
+                    settle=lambda: settle_scorer(app),
                     log=logger,
                 )
             )
@@ -211,6 +221,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.scorer = None
+    app.state.next_scorer = None  # (scorer, unix time): the champion to switch to, loaded in full
     app.state.store = None
     app.state.keys = None
     app.state.settings = settings

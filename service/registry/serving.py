@@ -6,8 +6,8 @@ holds no version of that name yet, the configured bundle on disk is registered a
 
 Each worker then polls the champion every ``TRIAGE_MODEL_POLL_SECONDS``. A new one is loaded and
 verified in full (checksum, types, one warm-up scoring) while the old one serves on; the worker
-then waits for the champion's ``serving_from`` and swaps the scorer in one assignment. A request
-holds the scorer it started with, so nothing is scored by a half-loaded model and every response
+then waits for the champion's ``serving_from``: the first request at or after it takes the new scorer, in one
+assignment on the event loop. A request holds the scorer it started with, so nothing is scored by a half-loaded model and every response
 names the model that scored it. A bundle that fails to load is logged and skipped; the old model
 serves on.
 """
@@ -75,10 +75,16 @@ async def follow_champion(
     poll_seconds: float,
     cache_dir: Path,
     build: Callable[[Path], Any],
-    swap: Callable[[Any], None],
+    stage: Callable[[Any, float], None],
+    settle: Callable[[], None],
     log: Any,
 ) -> None:
-    """Poll the champion forever; load a new one fully, then swap at its ``serving_from``."""
+    """Poll the champion forever; load a new one fully, stage it for its ``serving_from``.
+
+    The switch itself happens per request (the first request at or after ``serving_from`` takes
+    the staged scorer), so it is exact to the request rather than to a timer on a busy loop;
+    ``settle`` makes it happen on an idle worker too, and publishes it.
+    """
     failed: int | None = None
     while True:
         await asyncio.sleep(poll_seconds)
@@ -98,13 +104,14 @@ async def follow_champion(
                 failed = ref.id
                 log.error("new champion refused", version=ref.version, reason=str(exc))
                 continue
-            wait = (ref.serving_from - datetime.now(UTC)).total_seconds()
-            if wait > 0:
-                await asyncio.sleep(wait)
             again = await run_in_threadpool(champion_ref, store, name)
             if again is None or again.id != ref.id:
                 continue  # changed again while loading: the next poll takes the new one
-            swap(scorer)
+            stage(scorer, ref.serving_from.timestamp())
+            wait = (ref.serving_from - datetime.now(UTC)).total_seconds()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            settle()
             serving_id = ref.id
             log.info("model swapped", version=ref.version)
         except asyncio.CancelledError:
