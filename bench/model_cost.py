@@ -26,10 +26,10 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline
 
 from service.model.bundle import HEADS
+from service.model.labelled import read_labelled
 from service.scoring.engine import Scorer, score_ticket
 from service.scoring.policy import load_policy
 from service.scoring.schemas import TicketScoreRequest
-from training.data import read_labelled
 from training.pipeline import SEED_DIR
 from training.train import Recipe, train_model
 

@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     # The promotion gate: how much worse than the champion a candidate may be on needs_human.
     promotion_max_auc_drop: float = Field(default=0.01, ge=0, le=1)
     promotion_max_recall_drop: float = Field(default=0.02, ge=0, le=1)
+    # The gate's rows: labelled files neither model trained on; default, the seed tickets that
+    # both models held out (read from seed_dir).
+    gate_data: list[Path] | None = None
+    seed_dir: Path = Path("training/data/seed")
     # The agents' page: how long a sign-in lasts.
     session_hours: int = Field(default=12, ge=1, le=24 * 30)
     purge_interval_seconds: int = Field(default=3600, ge=10)

@@ -84,6 +84,12 @@ class ConflictError(TriageError):
     code = "conflict"
 
 
+class GateRefusedError(ConflictError):
+    """The promotion gate found the candidate worse than the champion."""
+
+    code = "gate_refused"
+
+
 class ForbiddenError(TriageError):
     status_code = 403
     code = "forbidden"

@@ -29,6 +29,7 @@ from service.ops.router import router as ops_router
 from service.pages.router import router as pages_router
 from service.pages.web import STATIC_DIR, install_page_handlers
 from service.queue.router import router as queue_router
+from service.registry.router import router as models_router
 from service.registry.serving import champion_bundle, follow_champion
 from service.scoring.engine import Scorer, score_ticket
 from service.scoring.policy import load_policy
@@ -231,6 +232,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(scoring_router)
     app.include_router(tickets_router)
     app.include_router(queue_router)
+    app.include_router(models_router)
     app.include_router(ops_router)
     app.include_router(pages_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -14,8 +14,8 @@ from fastapi import FastAPI
 from service.config import Settings
 from service.main import create_app
 from service.model.bundle import TriageModel, load_bundle, resolve_bundle_dir, save_bundle
+from service.model.labelled import LabelledTicket, read_labelled
 from training.card import render_card
-from training.data import LabelledTicket, read_labelled
 from training.pipeline import SEED_DIR
 from training.train import Recipe, train_model
 

@@ -116,7 +116,7 @@ def train(
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
 ) -> None:
     """Train a model and write a new bundle version."""
-    from training.data import DataValidationError
+    from service.model.labelled import DataValidationError
     from training.pipeline import DEFAULT_PUBLIC_DATA, SEED_DIR, train_bundle
     from training.train import Recipe
 
@@ -180,9 +180,8 @@ def evaluate(
     out: Annotated[Path | None, typer.Option(help="Report folder (default reports/NAME-VERSION).")] = None,
 ) -> None:
     """Evaluate a model on labelled data; write a report with a PR curve and a calibration plot."""
-    from training.data import DataValidationError, read_labelled, text_digest
+    from service.model.labelled import DataValidationError, data_files, read_labelled, text_digest
     from training.evaluate import evaluate_predictions, markdown_table, write_report
-    from training.pipeline import data_files
 
     bundle = load_model(model)
     if not data:

@@ -16,7 +16,7 @@ import numpy as np
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 from service.model.bundle import HEADS
-from training.data import LabelledTicket
+from service.model.labelled import LabelledTicket
 
 ECE_BINS = 10
 

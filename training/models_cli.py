@@ -121,9 +121,10 @@ def promote(
     """Make a version the champion, if it is not worse than the current one (the gate)."""
     from service.errors import TriageError
     from service.registry import repository
+    from service.registry.gate import compare
     from service.registry.service import get_version
     from service.registry.service import promote as promote_version
-    from training.gate import compare
+    from training.pipeline import SEED_DIR
 
     settings = get_settings()
     name, version = _split(spec)
@@ -139,7 +140,8 @@ def promote(
                 result = compare(
                     _load(session, row.id),
                     _load(session, current.id),
-                    data=data,
+                    data=data or settings.gate_data,
+                    seed_dir=SEED_DIR,
                     max_auc_drop=settings.promotion_max_auc_drop,
                     max_recall_drop=settings.promotion_max_recall_drop,
                 )

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from service.model.bundle import save_bundle
+from service.model.labelled import data_files, files_sha256, read_labelled
 from training.card import render_card
-from training.data import files_sha256, read_labelled
 from training.public_data import MAPPING_VERSION, PublicData
 from training.train import Recipe, Report, TrainingResult, train_model
 
@@ -18,16 +18,6 @@ DEFAULT_PUBLIC_DATA = Path("../shared/data")
 
 def new_version() -> str:
     return datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-
-
-def data_files(paths: Sequence[Path]) -> list[Path]:
-    out: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            out.extend(sorted(p for p in path.iterdir() if p.suffix.lower() in {".csv", ".jsonl"}))
-        else:
-            out.append(path)
-    return out
 
 
 def train_bundle(

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from training.data import LabelledTicket
+from service.model.labelled import LabelledTicket
 
 MAPPING_VERSION = "public-mappings-1"
 

@@ -20,7 +20,7 @@ import numpy as np
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 from service.model.bundle import HEADS, TriageModel
-from training.data import LabelledTicket, read_labelled, text_digest
+from service.model.labelled import LabelledTicket, read_labelled, text_digest
 from training.evaluate import expected_calibration_error, label_matrix
 from training.peers import Scorer
 from training.public_data import MAPPING_VERSION, PublicData

@@ -45,9 +45,10 @@ def quality(
     out: Annotated[Path, typer.Option(help="Report folder.")] = Path("reports/quality"),
 ) -> None:
     """Evaluate a model on the public datasets against VADER, TF-IDF and MiniLM peers."""
+    from service.model.labelled import data_files
     from training.cli import load_model
     from training.peers import OurModel, PeerUnavailable, make_peer
-    from training.pipeline import SEED_DIR, data_files
+    from training.pipeline import SEED_DIR
     from training.public_data import PublicData
     from training.quality import cfpb_by_issue, markdown, run_quality, tabulate
 

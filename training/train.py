@@ -38,7 +38,7 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from service.model.bundle import DIMENSIONS, HEADS, TriageModel
 from service.model.features import Featurizer
-from training.data import DataIssue, DataValidationError, LabelledTicket, text_digest
+from service.model.labelled import DataIssue, DataValidationError, LabelledTicket, text_digest
 from training.evaluate import evaluate_predictions, label_matrix
 
 Report = Callable[[str], None]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from training.data import DataValidationError, read_labelled, read_labelled_file
+from service.model.labelled import DataValidationError, read_labelled, read_labelled_file
 
 
 def write_jsonl(path: Path, rows: list[dict[str, object]]) -> Path:

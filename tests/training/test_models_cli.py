@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from service.config import get_settings
+from service.model.labelled import LabelledTicket
 from training.cli import app
-from training.data import LabelledTicket
 
 runner = CliRunner()
 

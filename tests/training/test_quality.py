@@ -12,8 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from service.model.bundle import HEADS, TriageModel, load_bundle
+from service.model.labelled import LabelledTicket
 from training.cli import app
-from training.data import LabelledTicket
 from training.evaluate import label_matrix
 from training.peers import OurModel, PeerUnavailable, Scorer, TfidfPeer, VaderPeer
 from training.pipeline import train_bundle

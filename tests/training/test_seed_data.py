@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from training.data import LabelledTicket
+from service.model.labelled import LabelledTicket
 
 DOMAINS = {"banking", "insurance", "energy", "telecom", "e-commerce", "public services"}
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from service.model.bundle import HEADS, TriageModel
-from training.data import DataValidationError, LabelledTicket
+from service.model.labelled import DataValidationError, LabelledTicket
 from training.train import Recipe, check_trainable, choose_threshold, split_primary, train_model
 
 RECIPE = Recipe(name="t", bits=12, folds=3)

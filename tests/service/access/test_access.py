@@ -53,6 +53,9 @@ async def test_every_endpoint_against_every_role(secured: tuple[httpx.AsyncClien
         ("POST", f"/v1/queue/{item_id}/claim", {}, {"agent"}),
         ("POST", f"/v1/queue/{item_id}/feedback", {"flag_correct": True}, {"agent"}),
         ("POST", f"/v1/queue/{item_id}/release", {}, {"agent"}),
+        ("GET", "/v1/models", None, set()),
+        ("GET", "/v1/models/tiny/1", None, set()),
+        ("POST", "/v1/models/tiny/1/retire", {}, set()),
         ("DELETE", "/v1/tickets/A-1", None, set()),
     ]
     for method, path, body, allowed in endpoints:

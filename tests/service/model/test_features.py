@@ -11,7 +11,7 @@ from sklearn.base import clone
 
 from service.model.bundle import TriageModel
 from service.model.features import CHAR_BLOCK, WORD_BLOCK, Featurizer
-from training.data import LabelledTicket
+from service.model.labelled import LabelledTicket
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ import httpx
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from service.model.labelled import read_labelled_file
 from service.queue.export import export_feedback
 from service.tickets.retention import purge_expired
-from training.data import read_labelled_file
 
 pytestmark = pytest.mark.anyio
 FLAGGED = "This is the third time I write. My mother passed away and you keep sending her bills."

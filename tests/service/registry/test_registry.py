@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from fastapi import FastAPI
 from service.config import Settings
 from service.errors import ConflictError
 from service.main import create_app
+from service.model.labelled import LabelledTicket
 from service.registry import repository
 from service.registry import service as registry
 
@@ -112,3 +114,47 @@ async def test_a_bundle_that_fails_to_load_is_skipped_and_the_old_model_serves_o
     for _ in range(10):
         await asyncio.sleep(0.1)
         assert await version_served(client) == "1"
+
+
+@pytest.fixture
+def unseen_file(tmp_path: Path, seed_rows: list[LabelledTicket]) -> Path:
+    """Seed tickets neither tiny model trained on (they train on every fourth one)."""
+    out = tmp_path / "unseen.jsonl"
+    with out.open("w") as fh:
+        for row in seed_rows[1::4]:
+            labels = {k: row.labels[k] for k in ("emotional", "complex", "nuanced")}
+            fh.write(json.dumps({"id": row.id, "language": row.language, "text": row.text, **labels}) + "\n")
+    return out
+
+
+async def test_the_api_gate_refuses_a_worse_model_and_force_is_recorded(
+    settings: Settings, database_url: str, candidates_dir: Path, unseen_file: Path
+) -> None:
+    app = create_app(settings.model_copy(update={"database_url": database_url}))
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://t") as c,
+    ):
+        with app.state.store.sessions() as session:
+            registry.register(session=session, directory=candidates_dir / "tiny" / "3", actor="ops-1")
+        blind = await c.post("/v1/models/tiny/3/promote", json={})
+        assert blind.status_code == 409 and "cannot judge" in blind.json()["error"]["message"]
+        app.state.settings = app.state.settings.model_copy(update={"gate_data": [unseen_file]})
+        refused = await c.post("/v1/models/tiny/3/promote", json={})
+        assert refused.status_code == 409 and refused.json()["error"]["code"] == "gate_refused"
+        message = refused.json()["error"]["message"]
+        assert "candidate ROC-AUC" in message and "champion 1 ROC-AUC" in message
+        assert (await c.get("/v1/models/tiny/3")).json()["status"] == "candidate"
+        forced = await c.post("/v1/models/tiny/3/promote", json={"force": True})
+        assert forced.status_code == 200 and forced.json()["status"] == "champion"
+        shown = (await c.get("/v1/models/tiny/3")).json()
+        promote = next(e for e in shown["events"] if e["action"] == "promote")
+        assert promote["forced"] is True and promote["detail"]["gate"]["problems"]
+        assert promote["actor"] == "local (open mode)"
+        listed = {(m["version"], m["status"]) for m in (await c.get("/v1/models")).json()}
+        assert listed == {("1", "retired"), ("3", "champion")}
+        back = await c.post("/v1/models/tiny/rollback")
+        assert back.json()["version"] == "1"
+        assert (await c.post("/v1/models/tiny/1/retire")).status_code == 409
+        assert (await c.get("/v1/models/tiny/9")).status_code == 404

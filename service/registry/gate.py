@@ -1,8 +1,8 @@
 """The promotion gate: the candidate and the champion scored on the same rows, neither trained on.
 
-By default the rows are the seed tickets that both models held out in training (the split is
-by text hash, so models of the same recipe hold out the same rows); ``--data`` names other
-labelled files instead, which must be data neither model saw. The gate compares needs_human
+By default the rows are the seed tickets that both models held out in training; other labelled
+files may be named instead (``--data``, ``TRIAGE_GATE_DATA``), which must be data neither model
+saw. Both the CLI and ``POST /v1/models/.../promote`` run this same gate. The gate compares needs_human
 ROC-AUC and recall at each model's own threshold; a candidate worse than the champion by more
 than the configured margins is refused.
 """
@@ -17,8 +17,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from service.model.bundle import HEADS, TriageModel
-from training.data import LabelledTicket, read_labelled, text_digest
-from training.pipeline import SEED_DIR, data_files
+from service.model.labelled import LabelledTicket, data_files, read_labelled, text_digest
 
 MIN_ROWS = 100
 
@@ -53,7 +52,7 @@ class GateResult:
 
 
 def gate_rows(
-    candidate: TriageModel, champion: TriageModel, data: list[Path] | None
+    candidate: TriageModel, champion: TriageModel, data: list[Path] | None, seed_dir: Path
 ) -> tuple[list[LabelledTicket], str]:
     """The evaluation rows with a needs_human label, and a description of where they come from."""
     if data:
@@ -63,7 +62,7 @@ def gate_rows(
         held = set(candidate.metadata.get("held_out_text_sha256_16", [])) & set(
             champion.metadata.get("held_out_text_sha256_16", [])
         )
-        rows = [r for r in read_labelled([SEED_DIR]) if text_digest(r.model_text) in held]
+        rows = [r for r in read_labelled(data_files([seed_dir])) if text_digest(r.model_text) in held]
         where = "seed tickets held out by both models"
     rows = [r for r in rows if r.labels.get("needs_human") is not None]
     if len(rows) < MIN_ROWS:
@@ -87,11 +86,12 @@ def compare(
     champion: TriageModel,
     *,
     data: list[Path] | None,
+    seed_dir: Path,
     max_auc_drop: float,
     max_recall_drop: float,
 ) -> GateResult:
     """Score both models on the same rows and list what bars the candidate (nothing: it passes)."""
-    rows, where = gate_rows(candidate, champion, data)
+    rows, where = gate_rows(candidate, champion, data, seed_dir)
     new, old = figures(candidate, rows), figures(champion, rows)
     problems = []
     if not new.roc_auc >= old.roc_auc - max_auc_drop:

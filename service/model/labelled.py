@@ -1,4 +1,7 @@
-"""Reading and validating labelled tickets (CSV or JSONL).
+"""Reading and validating labelled tickets (CSV or JSONL): the training data format.
+
+It lives in the shared package because both sides read it: training trains on it, and the
+service's promotion gate scores a candidate and the champion on it.
 
 A file is read whole and checked whole before anything is trained or written: every error names
 the file, the line and the field, and all of them are reported at once so a data owner can fix a
@@ -11,7 +14,7 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -238,6 +241,17 @@ def read_labelled(paths: Iterable[Path], *, source: str | None = None) -> list[L
     if issues:
         raise DataValidationError(issues)
     return rows
+
+
+def data_files(paths: Sequence[Path]) -> list[Path]:
+    """The labelled files named: files as given, folders expanded to their CSV and JSONL files."""
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            out.extend(sorted(p for p in path.iterdir() if p.suffix.lower() in {".csv", ".jsonl"}))
+        else:
+            out.append(path)
+    return out
 
 
 def text_digest(text: str) -> str:
