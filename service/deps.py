@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from service.access.service import OPEN, KeyChecker, Principal, Role
 from service.errors import ForbiddenError, ModelNotReadyError, StorageDisabledError, UnauthorizedError
+from service.registry.shadow import ShadowRecorder
 from service.scoring.engine import Scorer
 from service.tickets.service import TicketStore
 
@@ -83,6 +84,7 @@ class ScoringContext:
     scorer: Scorer
     store: TicketStore | None
     principal: Principal
+    shadow: ShadowRecorder | None
 
 
 async def get_scoring_context(request: Request) -> ScoringContext:
@@ -94,8 +96,12 @@ async def get_scoring_context(request: Request) -> ScoringContext:
     principal = await _principal(request)
     if not principal.may(("helpdesk",)):
         raise ForbiddenError(f"this needs the helpdesk role; the key has {principal.role}")
+    state = request.app.state
     return ScoringContext(
-        scorer=await get_scorer(request), store=getattr(request.app.state, "store", None), principal=principal
+        scorer=await get_scorer(request),
+        store=getattr(state, "store", None),
+        principal=principal,
+        shadow=getattr(state, "shadow", None),
     )
 
 

@@ -31,6 +31,7 @@ from service.pages.web import STATIC_DIR, install_page_handlers
 from service.queue.router import router as queue_router
 from service.registry.router import router as models_router
 from service.registry.serving import champion_bundle, follow_champion
+from service.registry.shadow import ShadowRecorder, follow_shadow
 from service.scoring.engine import Scorer, score_ticket
 from service.scoring.policy import load_policy
 from service.scoring.router import router as scoring_router
@@ -201,11 +202,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if store is not None and follow
             else None
         )
+        shadow = ShadowRecorder(store.sessions, logger) if store is not None and follow else None
+        app.state.shadow = shadow
+        shadow_follower = None
+        if shadow is not None:
+            shadow.start()
+            shadow_follower = asyncio.create_task(
+                follow_shadow(
+                    recorder=shadow,
+                    name=settings.model_name,
+                    poll_seconds=settings.model_poll_seconds,
+                    cache_dir=cache_dir,
+                    build=lambda folder: build_scorer(folder, settings),
+                )
+            )
         try:
             yield
         finally:
-            if follower is not None:
-                follower.cancel()
+            for task in (follower, shadow_follower):
+                if task is not None:
+                    task.cancel()
+            if shadow is not None:
+                shadow.stop()
             if purger is not None:
                 purger.cancel()
                 with PURGE_RUNNING:  # a purge already in its thread finishes first
@@ -223,6 +241,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.scorer = None
     app.state.next_scorer = None  # (scorer, unix time): the champion to switch to, loaded in full
+    app.state.shadow = None
     app.state.store = None
     app.state.keys = None
     app.state.settings = settings

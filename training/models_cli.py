@@ -209,3 +209,48 @@ def retire(spec: Annotated[str, typer.Argument(help="NAME/VERSION")], actor: Act
         except TriageError as exc:
             raise _fail(exc.message) from exc
         typer.echo(f"{name}/{version} is retired")
+
+
+@models_app.command("shadow")
+def shadow_model(
+    spec: Annotated[str, typer.Argument(help="NAME/VERSION")], actor: ActorOption = None
+) -> None:
+    """Let a version score every ticket beside the champion, after each response (never delaying it)."""
+    from service.errors import TriageError
+    from service.registry.service import set_shadow
+
+    name, version = _split(spec)
+    with _sessions()() as session:
+        try:
+            set_shadow(session=session, name=name, version=version, actor=_actor(actor))
+        except TriageError as exc:
+            raise _fail(exc.message) from exc
+        typer.echo(f"{name}/{version} is the shadow: workers start scoring with it within seconds")
+
+
+@models_app.command("compare")
+def compare_models(
+    a: Annotated[str, typer.Argument(help="Version A (e.g. the champion)")],
+    b: Annotated[str, typer.Argument(help="Version B (e.g. the shadow)")],
+) -> None:
+    """Two versions on the tickets both scored: agreement, routing changes, who was right."""
+    from service.registry.compare import compare_versions
+
+    with _sessions()() as session:
+        c = compare_versions(session=session, a=a.rpartition("/")[2], b=b.rpartition("/")[2])
+    if not c.tickets:
+        raise _fail(f"no ticket was scored by both {c.a} and {c.b} (make one the shadow of the other)")
+    typer.echo(f"{c.tickets} tickets scored by both {c.a} (A) and {c.b} (B)")
+    typer.echo(f"  same route: {c.agreement:.1%}; mean |needs_human A - B|: {c.mean_abs_diff}")
+    typer.echo(f"  to a person: A {c.human_share_a:.1%}, B {c.human_share_b:.1%}")
+    typer.echo(f"  B would send {c.to_human} more to a person and {c.to_automation} more to automation")
+    if c.with_feedback:
+        typer.echo(
+            f"  {c.with_feedback} of them have feedback: routed right A {c.right_a:.1%}, B {c.right_b:.1%}"
+        )
+        if c.recall_a is not None:
+            typer.echo(
+                f"  of those that needed a person, sent to one: A {c.recall_a:.1%}, B {c.recall_b:.1%}"
+            )
+    else:
+        typer.echo("  none of them has feedback yet: which is right cannot be told")

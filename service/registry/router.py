@@ -5,18 +5,26 @@ Registering a bundle is ``triage models register PATH`` on a machine that holds 
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
 
 from service.deps import PrincipalDep, SessionDep, require
 from service.errors import ERROR_RESPONSES, ConflictError, ErrorResponse, GateRefusedError
 from service.model.bundle import load_bundle
 from service.registry import repository
 from service.registry import service as registry
+from service.registry.compare import compare_versions
 from service.registry.gate import compare
-from service.registry.schemas import ModelEventOut, ModelVersionDetail, ModelVersionOut, PromoteRequest
+from service.registry.schemas import (
+    ComparisonOut,
+    ModelEventOut,
+    ModelVersionDetail,
+    ModelVersionOut,
+    PromoteRequest,
+)
 from service.storage.tables import ModelVersion
 
 RESPONSES = {
@@ -27,6 +35,7 @@ RESPONSES = {
 router = APIRouter(prefix="/v1/models", tags=["models"], responses=RESPONSES, dependencies=[require("ops")])
 Name = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 Version = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+QueryVersion = Annotated[str, Query(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 
 
 def _aware(moment: datetime | None) -> datetime | None:
@@ -50,6 +59,15 @@ def _out(row: ModelVersion) -> ModelVersionOut:
 def list_models(session: SessionDep, name: str | None = None) -> list[ModelVersionOut]:
     """Every registered version."""
     return [_out(r) for r in repository.list_versions(session, name)]
+
+
+# Before /{name}/{version}, which would otherwise take "compare" for a version.
+@router.get("/{name}/compare", response_model=ComparisonOut)
+def compare_models(session: SessionDep, name: Name, a: QueryVersion, b: QueryVersion) -> ComparisonOut:
+    """Versions ``a`` and ``b`` on the tickets both scored: agreement, routing changes, who was right."""
+    for version in (a, b):
+        registry.get_version(session=session, name=name, version=version)
+    return ComparisonOut(**asdict(compare_versions(session=session, a=a, b=b)))
 
 
 @router.get("/{name}/{version}", response_model=ModelVersionDetail)
@@ -117,6 +135,14 @@ def promote_model(
         delay_seconds=settings.model_switch_delay_seconds,
     )
     return _out(promoted)
+
+
+@router.post("/{name}/{version}/shadow", response_model=ModelVersionOut)
+def shadow_model(
+    session: SessionDep, principal: PrincipalDep, name: Name, version: Version
+) -> ModelVersionOut:
+    """Let a version score every ticket beside the champion, after each response."""
+    return _out(registry.set_shadow(session=session, name=name, version=version, actor=_actor(principal)))
 
 
 @router.post("/{name}/rollback", response_model=ModelVersionOut)

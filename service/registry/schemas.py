@@ -37,3 +37,20 @@ class PromoteRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     force: bool = Field(default=False, description="Promote even when the gate refuses; recorded.")
+
+
+class ComparisonOut(BaseModel):
+    a: str
+    b: str
+    tickets: int = Field(description="Tickets scored by both versions (as champion or as shadow).")
+    agreement: float | None
+    human_share_a: float | None
+    human_share_b: float | None
+    to_human: int = Field(description="Routed to automation by A, to a person by B.")
+    to_automation: int = Field(description="Routed to a person by A, to automation by B.")
+    mean_abs_diff: float | None
+    with_feedback: int
+    right_a: float | None = Field(description="Share of the tickets with feedback that A routed right.")
+    right_b: float | None
+    recall_a: float | None
+    recall_b: float | None

@@ -163,6 +163,35 @@ def rollback(*, session: Session, name: str, actor: str, delay_seconds: float) -
     )
 
 
+def set_shadow(*, session: Session, name: str, version: str, actor: str) -> ModelVersion:
+    """Let a version score every ticket beside the champion (after each response); one shadow per
+    name: an earlier shadow goes back to being a candidate."""
+    row = get_version(session=session, name=name, version=version)
+    if row.status == "champion":
+        raise ConflictError(f"{name}/{version} is the champion: it cannot shadow itself")
+    if row.status == "shadow":
+        return row
+    now = _now()
+    earlier = repository.shadow(session, name)
+    if earlier is not None:
+        earlier.status = "candidate"
+        repository.add_event(
+            session,
+            model_version_id=earlier.id,
+            action="unshadow",
+            actor=actor,
+            forced=False,
+            detail={},
+            at=now,
+        )
+    row.status = "shadow"
+    repository.add_event(
+        session, model_version_id=row.id, action="shadow", actor=actor, forced=False, detail={}, at=now
+    )
+    session.commit()
+    return row
+
+
 def retire(*, session: Session, name: str, version: str, actor: str) -> ModelVersion:
     """Take a candidate or shadow out of use; the champion is replaced by promoting another."""
     row = get_version(session=session, name=name, version=version)

@@ -18,10 +18,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Response
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from service.access.service import Principal
-from service.deps import ScoringDep
+from service.deps import ScoringContext, ScoringDep
 from service.errors import ERROR_RESPONSES, IdempotencyKeyReusedError
 from service.scoring.schemas import BatchScoreRequest, BatchScoreResponse, TicketScore, TicketScoreRequest
 from service.scoring.service import score_and_record
@@ -54,6 +55,14 @@ def _scoped(principal: Principal, key: str | None) -> str | None:
     return None if key is None else f"{principal.name}:{key}"
 
 
+def _shadowed(
+    context: ScoringContext, answered: list[tuple[TicketScoreRequest, TicketScore]]
+) -> BackgroundTask | None:
+    # Runs after the response is sent, and only queues: the shadow never delays an answer.
+    shadow = context.shadow
+    return None if shadow is None or shadow.scorer is None else BackgroundTask(shadow.submit, answered)
+
+
 @router.post("/score", response_model=TicketScore)
 async def score(
     ticket: TicketScoreRequest, context: ScoringDep, idempotency_key: IdempotencyKey = None
@@ -72,7 +81,9 @@ async def score(
     result = with_ticket_id(ticket, score_and_record(scorer=scorer, ticket=ticket))
     body = result.model_dump_json()
     replay = await store.save([(ticket, result)], body=body, idempotency_key=scoped, request_sha256=digest)
-    return _replayed(replay, digest) if replay is not None else Response(body, media_type=JSON)
+    if replay is not None:
+        return _replayed(replay, digest)
+    return Response(body, media_type=JSON, background=_shadowed(context, [(ticket, result)]))
 
 
 @router.post("/score/batch", response_model=BatchScoreResponse)
@@ -96,4 +107,5 @@ def score_batch(
         replay = future.result(timeout=COMMIT_TIMEOUT_SECONDS)
         if replay is not None:
             return _replayed(replay, digest)
+        return Response(body, media_type=JSON, background=_shadowed(context, pairs))
     return Response(body, media_type=JSON)

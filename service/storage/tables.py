@@ -205,3 +205,22 @@ class ModelEvent(Base):
     forced: Mapped[bool] = mapped_column(Boolean, default=False)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ShadowScore(Base):
+    """A shadow model's scores for a ticket the champion answered: scores only, never the text."""
+
+    __tablename__ = "shadow_scores"
+    __table_args__ = (Index("ix_shadow_scores_ticket", "source", "external_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(64))
+    external_id: Mapped[str] = mapped_column(String(256))
+    model_name: Mapped[str] = mapped_column(String(64))
+    model_version: Mapped[str] = mapped_column(String(64), index=True)
+    route: Mapped[str] = mapped_column(String(16))
+    needs_human: Mapped[float | None] = mapped_column(Float)
+    emotional: Mapped[float | None] = mapped_column(Float)
+    complex: Mapped[float | None] = mapped_column(Float)
+    nuanced: Mapped[float | None] = mapped_column(Float)
+    scored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -158,3 +158,39 @@ async def test_the_api_gate_refuses_a_worse_model_and_force_is_recorded(
         assert back.json()["version"] == "1"
         assert (await c.post("/v1/models/tiny/1/retire")).status_code == 409
         assert (await c.get("/v1/models/tiny/9")).status_code == 404
+
+
+async def test_a_shadow_scores_after_the_response_and_compare_shows_the_difference(
+    served: tuple[FastAPI, httpx.AsyncClient], candidates_dir: Path
+) -> None:
+    app, client = served
+    with app.state.store.sessions() as session:
+        registry.register(session=session, directory=candidates_dir / "tiny" / "3", actor="ops-1")
+    assert (await client.post("/v1/models/tiny/3/shadow")).json()["status"] == "shadow"
+    deadline = time.monotonic() + 10
+    while app.state.shadow.scorer is None:
+        assert time.monotonic() < deadline, "the shadow was not loaded"
+        await asyncio.sleep(0.05)
+    texts = [
+        "Where is my parcel?",
+        "My mother passed away and you keep sending her bills. This is the third time I write.",
+        "Could you send me a copy of my invoice, please?",
+        "I am furious: you cut off our power in the middle of winter with a baby at home.",
+    ]
+    for i, text in enumerate(texts):
+        r = await client.post("/v1/score", json={"id": f"S-{i}", "text": text})
+        assert r.json()["model_version"] == "1"  # the champion answers; the shadow only listens
+    await client.post("/v1/feedback", json={"id": "S-0", "note": "needed a person after all"})
+    while True:
+        compared = (await client.get("/v1/models/tiny/compare", params={"a": "1", "b": "3"})).json()
+        if compared["tickets"] == len(texts):
+            break
+        assert time.monotonic() < deadline, compared
+        await asyncio.sleep(0.05)
+    assert compared["to_human"] + compared["to_automation"] == round((1 - compared["agreement"]) * len(texts))
+    assert compared["with_feedback"] == 1 and compared["recall_a"] is not None
+    with app.state.store.sessions() as session:
+        assert registry.get_version(session=session, name="tiny", version="3").status == "shadow"
+        registry.register(session=session, directory=candidates_dir / "tiny" / "2", actor="ops-1")
+        registry.set_shadow(session=session, name="tiny", version="2", actor="ops-1")
+        assert registry.get_version(session=session, name="tiny", version="3").status == "candidate"
