@@ -254,3 +254,89 @@ def compare_models(
             )
     else:
         typer.echo("  none of them has feedback yet: which is right cannot be told")
+
+
+def retrain(
+    data: Annotated[
+        list[Path] | None,
+        typer.Option(help="The original training data (default: the seed set, with the default recipe)."),
+    ] = None,
+    recipe: Annotated[
+        str, typer.Option(help="'default' (seed set plus public data) or 'custom' (--data only).")
+    ] = "default",
+    public_data: Annotated[Path | None, typer.Option(help="Public datasets folder (default recipe).")] = None,
+    actor: ActorOption = None,
+) -> None:
+    """Train a candidate on the original data plus the feedback, register it and compare it with
+    the champion. Nothing is promoted."""
+    import tempfile
+
+    from service.model.labelled import DataValidationError, data_files, read_labelled
+    from service.queue.export import feedback_rows
+    from service.registry import repository
+    from service.registry.gate import compare
+    from service.registry.service import register as register_bundle
+    from training.pipeline import DEFAULT_PUBLIC_DATA, SEED_DIR, train_bundle
+    from training.retrain import merge_feedback, write_rows
+    from training.train import Recipe
+
+    settings = get_settings()
+    if recipe not in ("default", "custom"):
+        raise _fail("--recipe is 'default' or 'custom'", code=2)
+    if recipe == "custom" and not data:
+        raise _fail("--data is required with --recipe custom", code=2)
+    params: dict[str, Any] = {"name": recipe}
+    if recipe == "default":
+        params.update(assumed_prevalence=0.20, public_weight=1.0)  # as `triage train --recipe default`
+        data = data or [SEED_DIR]
+        public_data = public_data or DEFAULT_PUBLIC_DATA
+    sessions = _sessions()
+    with sessions() as session:
+        feedback, without_text = feedback_rows(session)
+    if not feedback:
+        raise _fail("there is no feedback to retrain on yet (agents' verdicts or missed cases)")
+    try:
+        original = read_labelled(data_files(data or []))
+    except DataValidationError as exc:
+        raise _fail(str(exc), code=2) from exc
+    rows, relabelled = merge_feedback(original, feedback)
+    typer.echo(
+        f"{len(original)} original rows + {len(feedback)} with feedback ({relabelled} relabel an original row; "
+        f"{without_text} skipped: their text is gone)"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        merged = Path(tmp) / "retrain.csv"
+        write_rows(rows, merged)
+        try:
+            path, _ = train_bundle(
+                data=[merged],
+                recipe=Recipe(**params),
+                models_dir=settings.models_dir,
+                name=settings.model_name,
+                public_data=public_data if recipe == "default" else None,
+                report=lambda message: typer.echo(message),
+            )
+        except DataValidationError as exc:
+            raise _fail(str(exc), code=2) from exc
+    with sessions() as session:
+        row = register_bundle(session=session, directory=path, actor=_actor(actor))
+        typer.echo(f"registered {row.name}/{row.version} as a candidate")
+        current = repository.champion(session, row.name)
+        if current is None:
+            typer.echo("no champion to compare with: promote it with triage models promote")
+            return
+        try:
+            result = compare(
+                _load(session, row.id),
+                _load(session, current.id),
+                data=settings.gate_data,
+                seed_dir=SEED_DIR,
+                max_auc_drop=settings.promotion_max_auc_drop,
+                max_recall_drop=settings.promotion_max_recall_drop,
+            )
+        except ValueError as exc:
+            typer.echo(f"not compared with the champion: {exc}")
+            return
+        _print_gate(result)
+        verdict = "passes the gate" if result.passed else "would be refused: " + "; ".join(result.problems)
+        typer.echo(f"{row.name}/{row.version} {verdict}; nothing was promoted")
