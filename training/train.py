@@ -37,6 +37,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from service.model.bundle import DIMENSIONS, HEADS, TriageModel
+from service.model.drift import BINS, shares
 from service.model.features import Featurizer
 from service.model.labelled import DataIssue, DataValidationError, LabelledTicket, text_digest
 from training.evaluate import evaluate_predictions, label_matrix
@@ -305,6 +306,7 @@ def train_model(
         stacker=stacker,
         seconds=time.perf_counter() - started,
         human_share_train=float((train_proba[:, 3] >= threshold).mean()),
+        test_proba=test_proba,
         extra=extra_metadata or {},
     )
     return TrainingResult(model=model, test_rows=test_rows, test_proba=test_proba, metrics=metrics)
@@ -331,6 +333,7 @@ def build_metadata(
     stacker: LogisticRegression,
     seconds: float,
     human_share_train: float,
+    test_proba: np.ndarray,
     extra: dict[str, Any],
 ) -> dict[str, Any]:
     return {
@@ -358,6 +361,12 @@ def build_metadata(
         "metrics": {"held_out": metrics, "cross_validation": cv_metrics},
         "human_share_primary_train": round(human_share_train, 4),
         "held_out_text_sha256_16": sorted(text_digest(r.model_text) for r in test_rows),
+        # What drift monitoring compares live scores with (service.model.drift).
+        "score_reference": {
+            "source": "held-out split",
+            "bins": BINS,
+            **{head: shares(test_proba[:, j]) for j, head in enumerate(HEADS)},
+        },
         "training_seconds": round(seconds, 1),
         **extra,
     }
