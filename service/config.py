@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from service.monitoring.service import DriftLimits
+
 
 class Settings(BaseSettings):
     """Environment variables with the ``TRIAGE_`` prefix; defaults run from the repository root."""
@@ -46,6 +48,13 @@ class Settings(BaseSettings):
     # both models held out (read from seed_dir).
     gate_data: list[Path] | None = None
     seed_dir: Path = Path("training/data/seed")
+    # Drift without labels: the window measured, how often, and when to warn.
+    drift_window_hours: float = Field(default=24, gt=0, le=24 * 90)
+    drift_interval_seconds: float = Field(default=60, ge=1)
+    drift_min_tickets: int = Field(default=200, ge=1)
+    drift_max_psi: float = Field(default=0.2, gt=0)
+    drift_human_share_tolerance: float = Field(default=0.05, gt=0, le=1)
+    drift_max_unsupported_share: float = Field(default=0.10, gt=0, le=1)
     # The agents' page: how long a sign-in lasts.
     session_hours: int = Field(default=12, ge=1, le=24 * 30)
     purge_interval_seconds: int = Field(default=3600, ge=10)
@@ -54,3 +63,13 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def drift_limits(settings: Settings) -> DriftLimits:
+    return DriftLimits(
+        window_hours=settings.drift_window_hours,
+        min_tickets=settings.drift_min_tickets,
+        max_psi=settings.drift_max_psi,
+        human_share_tolerance=settings.drift_human_share_tolerance,
+        max_unsupported_share=settings.drift_max_unsupported_share,
+    )

@@ -21,11 +21,14 @@ from starlette.concurrency import run_in_threadpool
 
 from service.access.service import KeyChecker
 from service.access.sessions import purge_sessions
-from service.config import Settings, get_settings
+from service.config import Settings, drift_limits, get_settings
 from service.errors import install_error_handlers
 from service.model.bundle import load_bundle, resolve_bundle_dir
+from service.monitoring.metrics import watch_drift
+from service.monitoring.service import DriftReport, drift_report
 from service.observability import MODEL_INFO, RequestContextMiddleware, configure_logging, logger
 from service.ops.router import router as ops_router
+from service.pages.ops import router as ops_page_router
 from service.pages.router import router as pages_router
 from service.pages.web import STATIC_DIR, install_page_handlers
 from service.queue.router import router as queue_router
@@ -74,6 +77,14 @@ def settle_scorer(app: FastAPI) -> None:
     if staged is not None and time.time() >= staged[1]:
         app.state.scorer, app.state.next_scorer = staged[0], None
     publish(app, app.state.scorer)
+
+
+def measure_drift(app: FastAPI, store: TicketStore) -> DriftReport:
+    """The drift report for the serving model over the configured window."""
+    with store.sessions() as session:
+        return drift_report(
+            session=session, metadata=app.state.scorer.model.metadata, limits=drift_limits(app.state.settings)
+        )
 
 
 def open_store(settings: Settings) -> TicketStore:
@@ -202,6 +213,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if store is not None and follow
             else None
         )
+        drift = (
+            asyncio.create_task(
+                watch_drift(
+                    measure=lambda: measure_drift(app, store),
+                    every_seconds=settings.drift_interval_seconds,
+                    log=logger,
+                )
+            )
+            if store is not None
+            else None
+        )
         shadow = ShadowRecorder(store.sessions, logger) if store is not None and follow else None
         app.state.shadow = shadow
         shadow_follower = None
@@ -219,7 +241,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            for task in (follower, shadow_follower):
+            for task in (follower, shadow_follower, drift):
                 if task is not None:
                     task.cancel()
             if shadow is not None:
@@ -254,6 +276,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(models_router)
     app.include_router(ops_router)
     app.include_router(pages_router)
+    app.include_router(ops_page_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     return app

@@ -1,0 +1,58 @@
+"""The drift report as Prometheus gauges (each worker computes the same figures from the database)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from prometheus_client import Gauge
+from starlette.concurrency import run_in_threadpool
+
+from service.monitoring.service import DriftReport
+
+TICKETS = Gauge("triage_drift_window_tickets", "Tickets scored in the drift window.")
+HUMAN_SHARE = Gauge("triage_drift_human_share", "Share of the window's tickets routed to a person.")
+TARGET_SHARE = Gauge("triage_drift_human_share_target", "The share the serving model was set for.")
+UNSUPPORTED = Gauge("triage_drift_unsupported_language_share", "Share of tickets in unscored languages.")
+LANGUAGE = Gauge("triage_drift_language_share", "Share of the window's tickets by language.", ["language"])
+PSI = Gauge(
+    "triage_drift_psi",
+    "Population stability index of live scores against the training reference.",
+    ["dimension"],
+)
+WARNINGS = Gauge("triage_drift_warnings", "Drift warnings raised (0 when all is well).")
+
+
+def publish(report: DriftReport) -> None:
+    TICKETS.set(report.tickets)
+    for gauge, value in (
+        (HUMAN_SHARE, report.human_share),
+        (TARGET_SHARE, report.target_human_share),
+        (UNSUPPORTED, report.unsupported_share),
+    ):
+        gauge.set(float("nan") if value is None else value)
+    LANGUAGE.clear()
+    for language, share in report.languages.items():
+        LANGUAGE.labels(language=language).set(share)
+    for head, value in report.psi.items():
+        PSI.labels(dimension=head).set(float("nan") if value is None else value)
+    WARNINGS.set(len(report.warnings))
+
+
+async def watch_drift(*, measure: Callable[[], DriftReport], every_seconds: float, log: Any) -> None:
+    """Measure now and then every ``every_seconds``; log each new warning once."""
+    said: set[str] = set()
+    while True:
+        try:
+            report = await run_in_threadpool(measure)
+            publish(report)
+            for warning in report.warnings:
+                if warning not in said:
+                    log.warning("drift", warning=warning)
+            said = set(report.warnings)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.error("drift measurement failed", error_type=type(exc).__name__)
+        await asyncio.sleep(every_seconds)
