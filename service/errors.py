@@ -106,6 +106,11 @@ class InvalidCursorError(TriageError):
     code = "invalid_cursor"
 
 
+class InvalidPeriodError(TriageError):
+    status_code = 422
+    code = "invalid_period"
+
+
 class StorageDisabledError(TriageError):
     status_code = 404
     code = "storage_disabled"

@@ -22,12 +22,14 @@ from starlette.concurrency import run_in_threadpool
 from service.access.service import KeyChecker
 from service.access.sessions import purge_sessions
 from service.config import Settings, drift_limits, get_settings
+from service.dashboard.router import router as dashboard_router
 from service.errors import install_error_handlers
 from service.model.bundle import load_bundle, resolve_bundle_dir
 from service.monitoring.metrics import watch_drift
 from service.monitoring.service import DriftReport, drift_report
 from service.observability import MODEL_INFO, RequestContextMiddleware, configure_logging, logger
 from service.ops.router import router as ops_router
+from service.pages.dashboard import router as dashboard_page_router
 from service.pages.ops import router as ops_page_router
 from service.pages.router import router as pages_router
 from service.pages.web import STATIC_DIR, install_page_handlers
@@ -274,9 +276,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tickets_router)
     app.include_router(queue_router)
     app.include_router(models_router)
+    app.include_router(dashboard_router)
     app.include_router(ops_router)
     app.include_router(pages_router)
     app.include_router(ops_page_router)
+    app.include_router(dashboard_page_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     return app

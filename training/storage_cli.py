@@ -94,13 +94,17 @@ keys_app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=T
 class RoleName(StrEnum):
     helpdesk = "helpdesk"
     agent = "agent"
+    lead = "lead"
     ops = "ops"
 
 
 @keys_app.command("create")
 def keys_create(
     role: Annotated[
-        RoleName, typer.Option(help="helpdesk: score and feedback; agent: the queue; ops: everything.")
+        RoleName,
+        typer.Option(
+            help="helpdesk: score, feedback, outcomes; agent: the queue; lead: the dashboard; ops: everything."
+        ),
     ],
     name: Annotated[str, typer.Option(help="Who or what uses the key (unique); agents act under this name.")],
 ) -> None:

@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.access import repository
 from service.storage.tables import ApiKey
 
-Role = Literal["helpdesk", "agent", "ops"]
-ROLES: tuple[Role, ...] = ("helpdesk", "agent", "ops")
+Role = Literal["helpdesk", "agent", "lead", "ops"]
+ROLES: tuple[Role, ...] = ("helpdesk", "agent", "lead", "ops")
 CACHE_SECONDS = 10.0
 
 

@@ -19,7 +19,7 @@ from service.access import repository
 from service.access.service import Principal, Role, digest
 from service.storage.tables import AgentSession
 
-PAGE_ROLES: tuple[Role, ...] = ("agent",)  # and ops, who may do everything
+PAGE_ROLES: tuple[Role, ...] = ("agent", "lead")  # and ops, who may do everything
 
 
 @dataclass(frozen=True)

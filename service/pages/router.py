@@ -41,6 +41,7 @@ from service.scoring.schemas import PriorityName
 router = APIRouter(include_in_schema=False)
 ItemId = Annotated[int, Path(ge=1, le=2**62)]
 FormStr = Annotated[str, Form(max_length=5_000)]
+ANY_PAGE_ROLE = PAGE_ROLES
 
 
 @router.get("/")
@@ -105,7 +106,8 @@ def login(
         token, _ = start_session(
             session=session, principal=principal, api_key_id=key_id, hours=settings.session_hours
         )
-    response = redirect(request, safe_next(next))
+    landing = "/dashboard" if principal.role == "lead" and safe_next(next) == "/queue" else safe_next(next)
+    response = redirect(request, landing)
     set_session_cookie(request, response, token, settings.session_hours * 3600)
     response.delete_cookie(LOGIN_COOKIE, path="/login")
     return response
@@ -113,7 +115,7 @@ def login(
 
 @router.post("/logout")
 def logout(request: Request, csrf_token: FormStr = "") -> Response:
-    page = signed_in(request)
+    page = signed_in(request, ANY_PAGE_ROLE)
     if not csrf_ok(request, page, csrf_token):
         return _message(request, "The page is out of date: reload it and try again.", 403)
     with store_of(request).sessions() as session:
@@ -173,7 +175,7 @@ def item_page(request: Request, item_id: ItemId) -> Response:
 
 
 def _message(request: Request, text: str, status_code: int, item: QueueItemOut | None = None) -> Response:
-    page = signed_in(request)
+    page = signed_in(request, ANY_PAGE_ROLE)
     if not is_htmx(request):
         return html(request, "notice.html", {"page": page, "message": text}, status_code)
     return html(

@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from service.access.service import Role
 from service.access.sessions import PageSession, find_session
 from service.errors import StorageDisabledError
 from service.pages import render
@@ -81,12 +82,26 @@ def current_session(request: Request) -> PageSession | None:
         return find_session(session=session, token=token, keys_required=keys_required(request))
 
 
-def signed_in(request: Request) -> PageSession:
-    """The live session, or a redirect to the sign-in page."""
+class PageForbiddenError(Exception):
+    """Signed in, but with a role this page is not for."""
+
+    def __init__(self, page: PageSession, message: str) -> None:
+        super().__init__(message)
+        self.page = page
+        self.message = message
+
+
+def signed_in(request: Request, roles: tuple[Role, ...] = ("agent",)) -> PageSession:
+    """The live session of a role the page is for (ops may see every page); otherwise a
+    redirect to the sign-in page, or a 403 page."""
     page = current_session(request)
     if page is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise SignInRequiredError(target)
+    if not page.principal.may(roles):
+        raise PageForbiddenError(
+            page, f"This page is for the {' or '.join(roles)} role; you signed in as {page.principal.role}."
+        )
     return page
 
 
@@ -135,6 +150,10 @@ def set_session_cookie(request: Request, response: Response, token: str, max_age
 
 
 def install_page_handlers(app: FastAPI) -> None:
+    @app.exception_handler(PageForbiddenError)
+    async def _forbidden(request: Request, exc: PageForbiddenError) -> Response:
+        return html(request, "notice.html", {"page": exc.page, "message": exc.message}, 403)
+
     @app.exception_handler(SignInRequiredError)
     async def _sign_in(request: Request, exc: SignInRequiredError) -> Response:
         return redirect(request, f"/login?next={quote(exc.next_url, safe='/')}")

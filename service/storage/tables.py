@@ -224,3 +224,15 @@ class ShadowScore(Base):
     complex: Mapped[float | None] = mapped_column(Float)
     nuanced: Mapped[float | None] = mapped_column(Float)
     scored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Outcome(Base):
+    """What became of a ticket, as the helpdesk reports it: CSAT and whether it was reopened."""
+
+    __tablename__ = "outcomes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    csat: Mapped[int | None] = mapped_column(Integer)
+    reopened: Mapped[bool | None] = mapped_column(Boolean)
+    reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

@@ -14,7 +14,7 @@ from service.main import create_app
 
 pytestmark = pytest.mark.anyio
 FLAGGED = "This is the third time I write. My mother passed away and you keep sending her bills."
-ROLES = ("helpdesk", "agent", "ops")
+ROLES = ("helpdesk", "agent", "lead", "ops")
 
 
 @pytest.fixture
@@ -53,6 +53,8 @@ async def test_every_endpoint_against_every_role(secured: tuple[httpx.AsyncClien
         ("POST", f"/v1/queue/{item_id}/claim", {}, {"agent"}),
         ("POST", f"/v1/queue/{item_id}/feedback", {"flag_correct": True}, {"agent"}),
         ("POST", f"/v1/queue/{item_id}/release", {}, {"agent"}),
+        ("POST", "/v1/outcomes", {"id": "A-1", "csat": 4}, {"helpdesk"}),
+        ("GET", "/v1/dashboard", None, {"lead"}),
         ("GET", "/v1/models", None, set()),
         ("GET", "/v1/models/tiny/1", None, set()),
         ("POST", "/v1/models/tiny/1/retire", {}, set()),

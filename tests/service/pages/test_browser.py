@@ -73,7 +73,7 @@ def live_service(settings: Settings, tmp_path: Path) -> Iterator[LiveService]:
     with app.state.store.sessions() as session:
         keys = {
             role: access.create_key(session=session, name=name, role=role)
-            for role, name in (("helpdesk", "desk"), ("agent", "ann"))
+            for role, name in (("helpdesk", "desk"), ("agent", "ann"), ("lead", "lea"))
         }
     try:
         yield LiveService(url=f"http://127.0.0.1:{port}", keys=keys, settings=settings, app=app)
@@ -146,3 +146,51 @@ def test_an_agent_signs_in_claims_and_resolves_with_feedback(live_service: LiveS
     assert feedback.flag_correct is True and feedback.corrections == {"emotional": 1}
     assert feedback.note == "Needed a careful answer about the bills." and feedback.author == "ann"
     assert (ARTIFACTS / "queue-after-resolve.png").stat().st_size > 10_000
+
+
+def test_a_lead_sees_the_dashboard_with_charts(live_service: LiveService) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    helpdesk = {"Authorization": f"Bearer {live_service.keys['helpdesk']}"}
+    tickets = [("D-1", FLAGGED, 5, False), ("D-2", FLAGGED + " Again.", 3, True)]
+    tickets += [
+        (f"D-{i}", f"Could you send me a copy of invoice {i}, please?", 4, False) for i in range(3, 9)
+    ]
+    for ticket_id, text, csat, reopened in tickets:
+        assert (
+            httpx.post(
+                f"{live_service.url}/v1/score",
+                json={"id": ticket_id, "text": text},
+                headers=helpdesk,
+                timeout=60,
+            ).status_code
+            == 200
+        )
+        outcome = {"id": ticket_id, "csat": csat, "reopened": reopened}
+        assert (
+            httpx.post(
+                f"{live_service.url}/v1/outcomes", json=outcome, headers=helpdesk, timeout=60
+            ).status_code
+            == 201
+        )
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 1000})
+            page.goto(f"{live_service.url}/login")
+            page.get_by_label("API key").fill(live_service.keys["lead"])
+            page.get_by_role("button", name="Sign in").click()
+            expect(page).to_have_url(f"{live_service.url}/dashboard")
+            expect(page.get_by_role("heading", name="Were the flagged customers helped?")).to_be_visible()
+            expect(page.locator(".card").first).to_contain_text("of 8 tickets sent to a person")
+            charts = page.locator("figure.chart svg")
+            expect(charts).to_have_count(3)
+            expect(page.locator("rect.bar.human").first).to_be_visible()
+            expect(page.locator("rect.bar.automation").first).to_be_visible()
+            page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+            page.goto(f"{live_service.url}/queue")  # not a lead's page
+            expect(page.get_by_role("alert")).to_contain_text("for the agent role")
+        finally:
+            browser.close()
+    assert (ARTIFACTS / "dashboard.png").stat().st_size > 10_000
