@@ -243,15 +243,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            for task in (follower, shadow_follower, drift):
-                if task is not None:
-                    task.cancel()
+            tasks = [t for t in (follower, shadow_follower, drift, purger) if t is not None]
+            for task in tasks:
+                task.cancel()
+            # A cancelled task whose thread still reads the database finishes that read first:
+            # disposing of the engine under it would leak its connection.
+            await asyncio.gather(*tasks, return_exceptions=True)
             if shadow is not None:
                 shadow.stop()
-            if purger is not None:
-                purger.cancel()
-                with PURGE_RUNNING:  # a purge already in its thread finishes first
-                    pass
+            with PURGE_RUNNING:  # a purge already in its thread finishes first
+                pass
             app.state.scorer = None
             if store is not None:
                 store.stop()

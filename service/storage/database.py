@@ -34,8 +34,12 @@ def database_url(url: str | None, data_dir: Path) -> str:
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
+        # A connection to a SQLite file is cheap: enough of them that threads never queue for one.
         engine = create_engine(
-            url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+            url,
+            connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+            pool_size=20,
+            max_overflow=20,
         )
 
         @event.listens_for(engine, "connect")
