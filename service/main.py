@@ -7,7 +7,6 @@ file that does not validate, stops start-up with a message that says why.
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,6 +23,7 @@ from service.access.sessions import purge_sessions
 from service.config import Settings, drift_limits, get_settings
 from service.dashboard.router import router as dashboard_router
 from service.errors import install_error_handlers
+from service.lifecycle import pause
 from service.model.bundle import load_bundle, resolve_bundle_dir
 from service.monitoring.metrics import watch_drift
 from service.monitoring.service import DriftReport, drift_report
@@ -101,15 +101,11 @@ def open_store(settings: Settings) -> TicketStore:
     return store
 
 
-# Held while a purge runs, so that shutdown waits for it before the engine is disposed.
-PURGE_RUNNING = threading.Lock()
-
-
-async def purge_periodically(store: TicketStore, settings: Settings) -> None:
+async def purge_periodically(store: TicketStore, settings: Settings, stop: asyncio.Event) -> None:
     """Apply the text retention now and then every ``purge_interval_seconds`` (in the thread pool)."""
 
     def purge() -> None:
-        with PURGE_RUNNING, store.sessions() as session:
+        with store.sessions() as session:
             done = purge_expired(session=session, retention_days=settings.text_retention_days)
             purge_sessions(session=session)
         if done.tickets or done.idempotency_records:
@@ -117,12 +113,62 @@ async def purge_periodically(store: TicketStore, settings: Settings) -> None:
                 "retention applied", tickets=done.tickets, idempotency_records=done.idempotency_records
             )
 
-    while True:
+    while not stop.is_set():
         try:
             await run_in_threadpool(purge)
         except Exception as exc:  # a failed purge is retried at the next interval, never fatal
             logger.error("retention failed", error_type=type(exc).__name__)
-        await asyncio.sleep(settings.purge_interval_seconds)
+        await pause(stop, settings.purge_interval_seconds)
+
+
+def start_background(
+    app: FastAPI,
+    store: TicketStore,
+    settings: Settings,
+    stop: asyncio.Event,
+    *,
+    shadow: ShadowRecorder | None,
+    serving_id: int,
+    cache_dir: Path,
+) -> list[asyncio.Task[None]]:
+    """The loops a worker runs beside requests: retention, drift and, when it follows the
+    registry, the champion and the shadow."""
+    loops = [
+        purge_periodically(store, settings, stop),
+        watch_drift(
+            measure=lambda: measure_drift(app, store),
+            every_seconds=settings.drift_interval_seconds,
+            log=logger,
+            stop=stop,
+        ),
+    ]
+    if shadow is not None:
+        shadow.start()
+        loops.append(
+            follow_champion(
+                store=store,
+                name=settings.model_name,
+                serving_id=serving_id,
+                poll_seconds=settings.model_poll_seconds,
+                cache_dir=cache_dir,
+                build=lambda folder: build_scorer(folder, settings),
+                stage=lambda new, at: setattr(app.state, "next_scorer", (new, at)),
+                settle=lambda: settle_scorer(app),
+                log=logger,
+                stop=stop,
+            )
+        )
+        loops.append(
+            follow_shadow(
+                recorder=shadow,
+                name=settings.model_name,
+                poll_seconds=settings.model_poll_seconds,
+                cache_dir=cache_dir,
+                build=lambda folder: build_scorer(folder, settings),
+                stop=stop,
+            )
+        )
+    return [asyncio.create_task(loop) for loop in loops]
 
 
 def _openapi_with_keys(app: FastAPI) -> dict[str, Any]:
@@ -197,62 +243,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             logger.warning(
                 "open mode: no API keys are checked; anyone who can reach the service can use it (TRIAGE_AUTH=open)"
             )
-        purger = asyncio.create_task(purge_periodically(store, settings)) if store is not None else None
-        follower = (
-            asyncio.create_task(
-                follow_champion(
-                    store=store,
-                    name=settings.model_name,
-                    serving_id=serving_id,
-                    poll_seconds=settings.model_poll_seconds,
-                    cache_dir=cache_dir,
-                    build=lambda folder: build_scorer(folder, settings),
-                    stage=lambda new, at: setattr(app.state, "next_scorer", (new, at)),
-                    settle=lambda: settle_scorer(app),
-                    log=logger,
-                )
-            )
-            if store is not None and follow
-            else None
-        )
-        drift = (
-            asyncio.create_task(
-                watch_drift(
-                    measure=lambda: measure_drift(app, store),
-                    every_seconds=settings.drift_interval_seconds,
-                    log=logger,
-                )
-            )
-            if store is not None
-            else None
-        )
+        stop = asyncio.Event()
         shadow = ShadowRecorder(store.sessions, logger) if store is not None and follow else None
         app.state.shadow = shadow
-        shadow_follower = None
-        if shadow is not None:
-            shadow.start()
-            shadow_follower = asyncio.create_task(
-                follow_shadow(
-                    recorder=shadow,
-                    name=settings.model_name,
-                    poll_seconds=settings.model_poll_seconds,
-                    cache_dir=cache_dir,
-                    build=lambda folder: build_scorer(folder, settings),
-                )
+        tasks = (
+            start_background(
+                app, store, settings, stop, shadow=shadow, serving_id=serving_id, cache_dir=cache_dir
             )
+            if store is not None
+            else []
+        )
         try:
             yield
         finally:
-            tasks = [t for t in (follower, shadow_follower, drift, purger) if t is not None]
-            for task in tasks:
-                task.cancel()
-            # A cancelled task whose thread still reads the database finishes that read first:
-            # disposing of the engine under it would leak its connection.
-            await asyncio.gather(*tasks, return_exceptions=True)
+            # The loops stop at their next pause and finish any database read under way first:
+            # cancelling one mid-read would leave its thread holding a connection of an engine
+            # that is about to be disposed.
+            stop.set()
+            try:
+                await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), timeout=60)
+            except TimeoutError:
+                logger.error("background work did not stop within 60 s")
             if shadow is not None:
                 shadow.stop()
-            with PURGE_RUNNING:  # a purge already in its thread finishes first
-                pass
             app.state.scorer = None
             if store is not None:
                 store.stop()

@@ -9,6 +9,7 @@ from typing import Any
 from prometheus_client import Gauge
 from starlette.concurrency import run_in_threadpool
 
+from service.lifecycle import pause
 from service.monitoring.service import DriftReport
 
 TICKETS = Gauge("triage_drift_window_tickets", "Tickets scored in the drift window.")
@@ -40,10 +41,12 @@ def publish(report: DriftReport) -> None:
     WARNINGS.set(len(report.warnings))
 
 
-async def watch_drift(*, measure: Callable[[], DriftReport], every_seconds: float, log: Any) -> None:
+async def watch_drift(
+    *, measure: Callable[[], DriftReport], every_seconds: float, log: Any, stop: asyncio.Event
+) -> None:
     """Measure now and then every ``every_seconds``; log each new warning once."""
     said: set[str] = set()
-    while True:
+    while not stop.is_set():
         try:
             report = await run_in_threadpool(measure)
             publish(report)
@@ -51,8 +54,6 @@ async def watch_drift(*, measure: Callable[[], DriftReport], every_seconds: floa
                 if warning not in said:
                     log.warning("drift", warning=warning)
             said = set(report.warnings)
-        except asyncio.CancelledError:
-            raise
         except Exception as exc:
             log.error("drift measurement failed", error_type=type(exc).__name__)
-        await asyncio.sleep(every_seconds)
+        await pause(stop, every_seconds)

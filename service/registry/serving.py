@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from service.errors import ConflictError
+from service.lifecycle import pause
 from service.registry import repository
 from service.registry.service import materialize, register
 from service.tickets.service import TicketStore
@@ -78,16 +79,16 @@ async def follow_champion(
     stage: Callable[[Any, float], None],
     settle: Callable[[], None],
     log: Any,
+    stop: asyncio.Event,
 ) -> None:
-    """Poll the champion forever; load a new one fully, stage it for its ``serving_from``.
+    """Poll the champion until ``stop``; load a new one fully, stage it for its ``serving_from``.
 
     The switch itself happens per request (the first request at or after ``serving_from`` takes
     the staged scorer), so it is exact to the request rather than to a timer on a busy loop;
     ``settle`` makes it happen on an idle worker too, and publishes it.
     """
     failed: int | None = None
-    while True:
-        await asyncio.sleep(poll_seconds)
+    while not await pause(stop, poll_seconds):
         try:
             ref = await run_in_threadpool(champion_ref, store, name)
             if ref is None or ref.id in (serving_id, failed):
@@ -108,13 +109,10 @@ async def follow_champion(
             if again is None or again.id != ref.id:
                 continue  # changed again while loading: the next poll takes the new one
             stage(scorer, ref.serving_from.timestamp())
-            wait = (ref.serving_from - datetime.now(UTC)).total_seconds()
-            if wait > 0:
-                await asyncio.sleep(wait)
+            if await pause(stop, (ref.serving_from - datetime.now(UTC)).total_seconds()):
+                return
             settle()
             serving_id = ref.id
             log.info("model swapped", version=ref.version)
-        except asyncio.CancelledError:
-            raise
         except Exception as exc:  # a database hiccup: keep serving, poll again
             log.error("champion poll failed", error_type=type(exc).__name__)

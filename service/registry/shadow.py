@@ -20,6 +20,7 @@ from prometheus_client import Counter
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from service.lifecycle import pause
 from service.registry import repository
 from service.registry.service import materialize
 from service.scoring.engine import Scorer, score_ticket
@@ -118,6 +119,7 @@ async def follow_shadow(
     poll_seconds: float,
     cache_dir: Path,
     build: Callable[[Path], Scorer],
+    stop: asyncio.Event,
 ) -> None:
     """Keep the recorder's scorer on the registry's shadow of ``name`` (or none)."""
 
@@ -127,7 +129,7 @@ async def follow_shadow(
             return None if row is None else row.id
 
     failed: int | None = None
-    while True:
+    while not stop.is_set():
         try:
             wanted = await run_in_threadpool(current)
             if wanted is None:
@@ -146,8 +148,6 @@ async def follow_shadow(
                 except Exception as exc:
                     failed = wanted
                     recorder.log.error("shadow model refused", reason=str(exc))
-        except asyncio.CancelledError:
-            raise
         except Exception as exc:
             recorder.log.error("shadow poll failed", error_type=type(exc).__name__)
-        await asyncio.sleep(poll_seconds)
+        await pause(stop, poll_seconds)
