@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import PoolProxiedConnection
 
 from service.scoring.schemas import TicketScore, TicketScoreRequest
 from service.storage.database import write_turn
@@ -58,34 +59,32 @@ def with_ticket_id(ticket: TicketScoreRequest, result: TicketScore) -> TicketSco
     return result if result.id is not None else result.model_copy(update={"id": f"t-{uuid.uuid4().hex}"})
 
 
-def ticket_values(ticket: TicketScoreRequest, result: TicketScore, now: datetime) -> dict[str, Any]:
+def ticket_row(ticket: TicketScoreRequest, result: TicketScore) -> tuple[Any, ...]:
+    """The values of ``repository.ROW_COLUMNS``, in that order."""
     dims = result.dimensions
-    return {
-        "source": ticket.source or DEFAULT_SOURCE,
-        "external_id": result.id,
-        "text": ticket.text,
-        "subject": ticket.subject,
-        "channel": ticket.channel,
-        "customer_id": ticket.customer.id if ticket.customer else None,
-        "language": result.language,
-        "language_supported": result.language_supported,
-        "route": result.route,
-        "priority": result.priority,
-        "needs_human": result.needs_human,
-        "emotional": dims.emotional if dims else None,
-        "complex": dims.complex if dims else None,
-        "nuanced": dims.nuanced if dims else None,
-        "threshold": result.threshold,
-        "reasons": [r.model_dump(exclude_none=True) for r in result.reasons],
-        "rules": list(result.rules),
-        "model_version": result.model_version,
-        "policy_version": result.policy_version,
-        "scored_at": now,
-        "priority_rank": PRIORITY_RANK[result.priority],
-        "top_dimension": max(("emotional", "complex", "nuanced"), key=lambda d: getattr(dims, d))
-        if dims
-        else None,
-    }
+    return (
+        ticket.source or DEFAULT_SOURCE,
+        result.id,
+        ticket.text,
+        ticket.subject,
+        ticket.channel,
+        ticket.customer.id if ticket.customer else None,
+        result.language,
+        result.language_supported,
+        result.route,
+        result.priority,
+        result.needs_human,
+        dims.emotional if dims else None,
+        dims.complex if dims else None,
+        dims.nuanced if dims else None,
+        result.threshold,
+        [r.model_dump(exclude_none=True) for r in result.reasons],
+        list(result.rules),
+        result.model_version,
+        result.policy_version,
+        PRIORITY_RANK[result.priority],
+        max(("emotional", "complex", "nuanced"), key=lambda d: getattr(dims, d)) if dims else None,
+    )
 
 
 def _succeed(job: _Job, outcome: Replay | None) -> None:
@@ -106,6 +105,11 @@ class TicketStore:
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self.sessions = sessions
+        self._engine: Engine = sessions.kw["bind"]
+        self._writer = repository.bulk_writer(self._engine)
+        self._integrity_error: type[Exception] = self._engine.dialect.loaded_dbapi.IntegrityError
+        # The writer thread's DBAPI connection, opened at its first commit.
+        self._conn: PoolProxiedConnection | None = None
         self._queue: queue.Queue[_Job | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="ticket-writer", daemon=True)
 
@@ -154,45 +158,46 @@ class TicketStore:
     ) -> Replay | None:
         return await asyncio.wrap_future(self.submit(tickets, **kwargs))
 
-    def _apply(self, session: Session, jobs: list[_Job], now: datetime) -> list[Replay | None]:
+    def _apply(self, cursor: Any, jobs: list[_Job], now: datetime) -> list[Replay | None]:
         """Write the jobs in one transaction: bulk statements, whatever the number of jobs."""
+        keys = [j.idempotency_key for j in jobs if j.idempotency_key]
+        stored = self._writer.find_keys(cursor, keys) if keys else {}
         outcomes: list[Replay | None] = []
-        rows: list[dict[str, Any]] = []
+        rows: list[tuple[Any, ...]] = []
         for job in jobs:
-            found = repository.get_idempotency(session, job.idempotency_key) if job.idempotency_key else None
-            outcomes.append(
-                None
-                if found is None
-                else Replay(found.status_code, found.response_body, found.request_sha256)
-            )
+            found = stored.get(job.idempotency_key) if job.idempotency_key else None
+            outcomes.append(None if found is None else Replay(*found))
             if found is None:
-                rows.extend(ticket_values(t, r, now) for t, r in job.tickets)
+                rows.extend(ticket_row(t, r) for t, r in job.tickets)
         # An upsert may touch a record once: a ticket repeated in the group waits for the next round.
         while rows:
             seen: set[tuple[str, str]] = set()
-            now_rows: list[dict[str, Any]] = []
-            later: list[dict[str, Any]] = []
+            now_rows: list[tuple[Any, ...]] = []
+            later: list[tuple[Any, ...]] = []
             for row in rows:
-                key = (row["source"], row["external_id"])
+                key = (row[0], row[1])
                 (later if key in seen else now_rows).append(row)
                 seen.add(key)
             # One order for every worker, so that two upserts of overlapping tickets cannot deadlock.
-            now_rows.sort(key=lambda r: (r["source"], r["external_id"]))
-            repository.store_scored(session, now_rows)
+            now_rows.sort(key=lambda r: (r[0], r[1]))
+            self._writer.store_scored(cursor, now_rows, now)
             rows = later
-        for job, outcome in zip(jobs, outcomes, strict=True):
-            if outcome is None and job.idempotency_key is not None:
-                repository.add_idempotency(
-                    session,
-                    key=job.idempotency_key,
-                    request_sha256=job.request_sha256,
-                    status_code=200,
-                    body=job.body,
-                    now=now,
-                )
+        records = [
+            (job.idempotency_key, job.request_sha256, 200, job.body)
+            for job, outcome in zip(jobs, outcomes, strict=True)
+            if outcome is None and job.idempotency_key is not None
+        ]
+        if records:
+            self._writer.add_keys(cursor, records, now)
         return outcomes
 
     def _run(self) -> None:
+        try:
+            self._serve()
+        finally:
+            self._close()
+
+    def _serve(self) -> None:
         while True:
             first = self._queue.get()
             if first is None:
@@ -219,16 +224,45 @@ class TicketStore:
                 return
 
     def _commit(self, jobs: list[_Job]) -> None:
-        with write_turn(self.sessions.kw["bind"]):
+        with write_turn(self._engine):
             self._commit_jobs(jobs)
+
+    def _transaction(self, jobs: list[_Job], now: datetime) -> list[Replay | None]:
+        """One transaction on the writer's own connection, kept from one commit to the next: no
+        pool checkout and no pre-ping round trip per commit. A connection that cannot even roll
+        back is dropped, and the next commit opens another."""
+        if self._conn is None:
+            self._conn = self._engine.raw_connection()
+        conn = self._conn
+        try:
+            cursor = conn.cursor()
+            try:
+                outcomes = self._apply(cursor, jobs, now)
+            finally:
+                cursor.close()
+            conn.commit()
+        except BaseException:
+            try:
+                conn.rollback()
+            except Exception:
+                self._conn = None
+                with contextlib.suppress(Exception):
+                    conn.invalidate()
+            raise
+        return outcomes
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = None
 
     def _commit_jobs(self, jobs: list[_Job]) -> None:
         now = datetime.now(UTC)
         keys = [j.idempotency_key for j in jobs if j.idempotency_key]
         if len(jobs) > 1 and len(keys) == len(set(keys)):
             try:
-                with self.sessions() as session, session.begin():
-                    outcomes = self._apply(session, jobs, now)
+                outcomes = self._transaction(jobs, now)
             except Exception:  # noqa: S110 - retried one by one below, where each job gets its own error
                 pass
             else:
@@ -237,9 +271,8 @@ class TicketStore:
                 return
         for job in jobs:
             try:
-                with self.sessions() as session, session.begin():
-                    outcome = self._apply(session, [job], now)[0]
-            except IntegrityError as exc:
+                outcome = self._transaction([job], now)[0]
+            except self._integrity_error as exc:
                 # Another process stored the same idempotency key between our check and commit.
                 try:
                     replay = self.lookup(job.idempotency_key) if job.idempotency_key else None
