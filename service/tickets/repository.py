@@ -3,77 +3,213 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import select, text
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from service.storage.tables import IdempotencyRecord, ScoreEvent, TicketRecord
 
-SCORE_COLUMNS = (
-    "route",
-    "priority",
-    "needs_human",
-    "emotional",
-    "complex",
-    "nuanced",
-    "rules",
-    "model_version",
-    "policy_version",
-)
-
-
-TICKET_COLUMNS = (
+# The values of one scored ticket, in this order (``scored_at`` is the commit's, shared by its rows).
+ROW_COLUMNS = (
     "source", "external_id", "text", "subject", "channel", "customer_id", "language", "language_supported",
     "route", "priority", "needs_human", "emotional", "complex", "nuanced", "threshold", "reasons", "rules",
-    "model_version", "policy_version", "scored_at",
+    "model_version", "policy_version", "priority_rank", "top_dimension",
 )  # fmt: skip
+TICKET_COLUMNS = ROW_COLUMNS[:19]
+SCORE_COLUMNS = (
+    "route", "priority", "needs_human", "emotional", "complex", "nuanced", "rules", "model_version",
+    "policy_version",
+)  # fmt: skip
+QUEUE_COLUMNS = ("priority", "priority_rank", "language", "top_dimension")
 _JSON_COLUMNS = ("reasons", "rules")
-# Plain SQL, run as one executemany per commit: the ORM's per-row machinery cost ~150 us a ticket
-# on the writer thread, which shares the GIL with the request loop. SQLite and PostgreSQL accept
-# the same upsert syntax.
-# S608: the names are the constants above; every value is a bound parameter.
-_UPSERT = text(
-    f"INSERT INTO tickets ({', '.join(TICKET_COLUMNS)}, times_scored, first_seen_at) "  # noqa: S608
-    f"VALUES ({', '.join(':' + c for c in TICKET_COLUMNS)}, 1, :scored_at) "
-    "ON CONFLICT (source, external_id) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in TICKET_COLUMNS if c not in ("source", "external_id"))
+_UPDATE = (
+    ", ".join(f"{c} = excluded.{c}" for c in (*TICKET_COLUMNS[2:], "scored_at"))
     + ", times_scored = tickets.times_scored + 1, text_purged_at = NULL"
 )
-_EVENT = text(
-    f"INSERT INTO score_events (ticket_id, {', '.join(SCORE_COLUMNS)}, scored_at) "  # noqa: S608
-    "VALUES ((SELECT id FROM tickets WHERE source = :source AND external_id = :external_id), "
-    f"{', '.join(':' + c for c in SCORE_COLUMNS)}, :scored_at)"
+_QUEUE_UPDATE = (
+    "priority = excluded.priority, priority_rank = excluded.priority_rank, "
+    "top_dimension = excluded.top_dimension, language = excluded.language "
+    "WHERE queue_items.status <> 'resolved'"
 )
+_TICKET_ID = "(SELECT id FROM tickets WHERE source = {s} AND external_id = {e})"
 
 
-_QUEUE = text(
-    "INSERT INTO queue_items (ticket_id, status, priority, priority_rank, language, top_dimension, created_at) "
-    "VALUES ((SELECT id FROM tickets WHERE source = :source AND external_id = :external_id), 'open', "
-    ":priority, :priority_rank, :language, :top_dimension, :scored_at) "
-    "ON CONFLICT (ticket_id) DO UPDATE SET priority = excluded.priority, "
-    "priority_rank = excluded.priority_rank, top_dimension = excluded.top_dimension, "
-    "language = excluded.language WHERE queue_items.status <> 'resolved'"
-)
+class BulkWriter(Protocol):
+    """One dialect's statements for a group commit, on the writer's own DBAPI connection.
 
-
-def store_scored(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Upsert the tickets by (source, external_id) and add one history event each.
-
-    One INSERT ... ON CONFLICT DO UPDATE, so two workers storing the same ticket at once still
-    leave one record. The rows must name distinct tickets (an upsert may not touch a record twice
-    in one statement); the caller splits repeats into rounds.
+    Plain DBAPI rather than SQLAlchemy Core: under load the writer thread shares the GIL with
+    the request loop, and Core's per-row parameter processing was most of its time (py-spy).
     """
-    if not rows:
-        return
-    params = [{**row, **{c: json.dumps(row[c]) for c in _JSON_COLUMNS}} for row in rows]
-    session.execute(_UPSERT, params)
-    session.execute(_EVENT, params)
-    # A ticket routed to a person gets one queue item, however often it is scored again.
-    human = [p for p in params if p["route"] == "human"]
-    if human:
-        session.execute(_QUEUE, human)
+
+    def store_scored(self, cursor: Any, rows: list[tuple[Any, ...]], now: datetime) -> None: ...
+
+    def find_keys(self, cursor: Any, keys: list[str]) -> dict[str, tuple[int, str, str]]: ...
+
+    def add_keys(self, cursor: Any, records: list[tuple[str, str, int, str]], now: datetime) -> None: ...
+
+
+def _chunks(rows: list[Any]) -> Iterator[list[Any]]:
+    """Power-of-two slices (at most ``SQLITE_CHUNK``): few distinct statements for the statement cache."""
+    i = 0
+    while i < len(rows):
+        size = min(SQLITE_CHUNK, 1 << ((len(rows) - i).bit_length() - 1))
+        yield rows[i : i + size]
+        i += size
+
+
+SQLITE_CHUNK = 128  # 128 rows x 23 values stay far below SQLite's 32,766 variables
+
+
+class SqliteWriter:
+    """Multi-row ``INSERT ... VALUES``: one ``sqlite3_step`` per statement rather than one per row.
+
+    The sqlite3 module releases the GIL around every step and must win it back from the busy
+    request loop each time; per-row steps made a commit wait far longer than it worked.
+    """
+
+    # Per statement: the text before the rows, one row's placeholders, the text after the rows.
+    # S608: the names are this module's constants; every value is a bound parameter.
+    _PARTS = (
+        (
+            f"INSERT INTO tickets ({', '.join(TICKET_COLUMNS)}, scored_at, times_scored, first_seen_at) VALUES ",  # noqa: S608
+            "(" + ", ".join("?" * (len(TICKET_COLUMNS) + 1)) + ", 1, ?)",
+            f" ON CONFLICT (source, external_id) DO UPDATE SET {_UPDATE}",
+        ),
+        (
+            f"INSERT INTO score_events (ticket_id, {', '.join(SCORE_COLUMNS)}, scored_at) VALUES ",  # noqa: S608
+            "(" + _TICKET_ID.format(s="?", e="?") + ", " + ", ".join("?" * (len(SCORE_COLUMNS) + 1)) + ")",
+            "",
+        ),
+        (
+            "INSERT INTO queue_items (ticket_id, status, priority, priority_rank, language, top_dimension, "
+            "created_at) VALUES ",
+            "(" + _TICKET_ID.format(s="?", e="?") + ", 'open', ?, ?, ?, ?, ?)",
+            f" ON CONFLICT (ticket_id) DO UPDATE SET {_QUEUE_UPDATE}",
+        ),
+        (
+            "INSERT INTO idempotency_keys (key, request_sha256, status_code, response_body, created_at) VALUES ",
+            "(?, ?, ?, ?, ?)",
+            "",
+        ),
+    )
+
+    def __init__(self, created_at: Callable[[datetime], Any]) -> None:
+        self._sql: dict[tuple[int, int], str] = {}
+        self._created_at = created_at
+
+    def _run(self, cursor: Any, which: int, rows: list[tuple[Any, ...]]) -> None:
+        for chunk in _chunks(rows):
+            key = (which, len(chunk))
+            if key not in self._sql:
+                head, one, tail = self._PARTS[which]
+                self._sql[key] = head + ", ".join([one] * len(chunk)) + tail
+            cursor.execute(self._sql[key], [v for row in chunk for v in row])
+
+    def store_scored(self, cursor: Any, rows: list[tuple[Any, ...]], now: datetime) -> None:
+        # What sqlite3's default datetime adapter stores (and so what these columns always held).
+        at = now.isoformat(" ")
+        tickets: list[tuple[Any, ...]] = []
+        events: list[tuple[Any, ...]] = []
+        items: list[tuple[Any, ...]] = []
+        for r in rows:
+            # reasons (15) and rules (16) are JSON columns.
+            rules = json.dumps(r[16])
+            tickets.append((*r[:15], json.dumps(r[15]), rules, r[17], r[18], at, at))
+            events.append((r[0], r[1], r[8], r[9], r[10], r[11], r[12], r[13], rules, r[17], r[18], at))
+            # A ticket routed to a person gets one queue item, however often it is scored again.
+            if r[8] == "human":
+                items.append((r[0], r[1], r[9], r[19], r[6], r[20], at))
+        # Every upsert before the events and items that look their tickets up.
+        self._run(cursor, 0, tickets)
+        self._run(cursor, 1, events)
+        self._run(cursor, 2, items)
+
+    def find_keys(self, cursor: Any, keys: list[str]) -> dict[str, tuple[int, str, str]]:
+        found: dict[str, tuple[int, str, str]] = {}
+        for chunk in _chunks(keys):
+            cursor.execute(
+                "SELECT key, status_code, response_body, request_sha256 FROM idempotency_keys "  # noqa: S608
+                f"WHERE key IN ({', '.join('?' * len(chunk))})",
+                chunk,
+            )
+            found.update((k, (code, body, digest)) for k, code, body, digest in cursor.fetchall())
+        return found
+
+    def add_keys(self, cursor: Any, records: list[tuple[str, str, int, str]], now: datetime) -> None:
+        at = self._created_at(now)
+        self._run(cursor, 3, [(*rec, at) for rec in records])
+
+
+def _recordset(columns: tuple[str, ...]) -> str:
+    types = {"language_supported": "boolean", "priority_rank": "integer", "reasons": "json", "rules": "json"}
+    floats = ("needs_human", "emotional", "complex", "nuanced", "threshold")
+    spec = ", ".join(f"{c} {types.get(c, 'float8' if c in floats else 'text')}" for c in columns)
+    return f"json_to_recordset(%(rows)s::json) AS r({spec})"
+
+
+class PostgresWriter:
+    """Each statement takes every row at once as one JSON parameter (``json_to_recordset``).
+
+    psycopg's ``executemany`` (pipelined) still adapted every value in Python and made the server
+    run one statement per row; this is one statement and one round trip per table, and JSON
+    floats round-trip exactly (Python writes the shortest repr, PostgreSQL reads it correctly rounded).
+    ``ORDER BY`` keeps one row order for every worker, so overlapping upserts cannot deadlock.
+    """
+
+    _ORDER = 'ORDER BY r.source COLLATE "C", r.external_id COLLATE "C"'
+    _FROM = f"FROM {_recordset(ROW_COLUMNS)} {_ORDER}"
+    _HUMAN_FROM = f"FROM {_recordset(ROW_COLUMNS)} WHERE r.route = 'human' {_ORDER}"
+    _UPSERT = (
+        f"INSERT INTO tickets ({', '.join(TICKET_COLUMNS)}, scored_at, times_scored, first_seen_at) "
+        f"SELECT {', '.join('r.' + c for c in TICKET_COLUMNS)}, %(now)s, 1, %(now)s {_FROM} "
+        f"ON CONFLICT (source, external_id) DO UPDATE SET {_UPDATE}"
+    )
+    _EVENT = (
+        f"INSERT INTO score_events (ticket_id, {', '.join(SCORE_COLUMNS)}, scored_at) "
+        f"SELECT {_TICKET_ID.format(s='r.source', e='r.external_id')}, "
+        f"{', '.join('r.' + c for c in SCORE_COLUMNS)}, %(now)s {_FROM}"
+    )
+    _QUEUE = (
+        "INSERT INTO queue_items (ticket_id, status, priority, priority_rank, language, top_dimension, "
+        f"created_at) SELECT {_TICKET_ID.format(s='r.source', e='r.external_id')}, 'open', "
+        f"{', '.join('r.' + c for c in QUEUE_COLUMNS)}, %(now)s {_HUMAN_FROM} "
+        f"ON CONFLICT (ticket_id) DO UPDATE SET {_QUEUE_UPDATE}"
+    )
+
+    def store_scored(self, cursor: Any, rows: list[tuple[Any, ...]], now: datetime) -> None:
+        params = {"rows": json.dumps([dict(zip(ROW_COLUMNS, r, strict=True)) for r in rows]), "now": now}
+        cursor.execute(self._UPSERT, params)
+        cursor.execute(self._EVENT, params)
+        if any(r[8] == "human" for r in rows):
+            cursor.execute(self._QUEUE, params)
+
+    def find_keys(self, cursor: Any, keys: list[str]) -> dict[str, tuple[int, str, str]]:
+        cursor.execute(
+            "SELECT key, status_code, response_body, request_sha256 FROM idempotency_keys WHERE key = ANY(%s)",
+            (keys,),
+        )
+        return {k: (code, body, digest) for k, code, body, digest in cursor.fetchall()}
+
+    def add_keys(self, cursor: Any, records: list[tuple[str, str, int, str]], now: datetime) -> None:
+        cursor.executemany(
+            "INSERT INTO idempotency_keys (key, request_sha256, status_code, response_body, created_at) "
+            "VALUES (%s, %s, %s, %s, %s)",
+            [(*rec, now) for rec in records],
+        )
+
+
+def bulk_writer(engine: Engine) -> BulkWriter:
+    if engine.dialect.name == "sqlite":
+        # Stored as SQLAlchemy's DateTime stores it, as the ORM wrote these rows before.
+        created_at = IdempotencyRecord.__table__.c.created_at.type
+        process = created_at.dialect_impl(engine.dialect).bind_processor(engine.dialect)
+        return SqliteWriter(process or (lambda at: at))
+    if engine.dialect.name == "postgresql":
+        return PostgresWriter()
+    raise ValueError(f"no bulk writer for {engine.dialect.name}")
 
 
 def get_ticket(session: Session, *, source: str, external_id: str) -> TicketRecord | None:
@@ -90,17 +226,3 @@ def score_history(session: Session, ticket_id: int) -> list[ScoreEvent]:
 
 def get_idempotency(session: Session, key: str) -> IdempotencyRecord | None:
     return session.get(IdempotencyRecord, key)
-
-
-def add_idempotency(
-    session: Session, *, key: str, request_sha256: str, status_code: int, body: str, now: datetime
-) -> None:
-    session.add(
-        IdempotencyRecord(
-            key=key,
-            request_sha256=request_sha256,
-            status_code=status_code,
-            response_body=body,
-            created_at=now,
-        )
-    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -42,6 +43,21 @@ def test_the_writer_outlives_a_cancelled_request(db_sessions: sessionmaker[Sessi
     late = store.submit([_scored("W-4")], body="{}")
     store.stop()  # the thread is gone: what is still queued fails instead of waiting forever
     assert isinstance(late.exception(timeout=5), RuntimeError)
+
+
+async def test_requests_on_the_loop_are_committed_together_and_survive_a_cancelled_one(
+    db_sessions: sessionmaker[Session],
+) -> None:
+    store = TicketStore(db_sessions)
+    store.start()
+    gone = asyncio.ensure_future(store.save([_scored("L-0")], body="{}"))
+    kept = [asyncio.ensure_future(store.save([_scored(f"L-{i}")], body="{}")) for i in range(1, 20)]
+    await asyncio.sleep(0)
+    gone.cancel()  # its client went away: the others are still answered
+    assert await asyncio.gather(*kept) == [None] * 19
+    store.stop()
+    with pytest.raises(RuntimeError, match="stopped"):
+        await store.save([_scored("L-late")], body="{}")  # after the stop: failed, not left waiting
 
 
 async def test_an_expired_claim_is_back_in_the_open_view_and_its_holder_is_refused(
