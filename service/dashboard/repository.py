@@ -50,8 +50,8 @@ def verdicts(session: Session, start: datetime, end: datetime) -> list[tuple[str
 def outcomes(
     session: Session, start: datetime, end: datetime
 ) -> list[tuple[int, int | None, bool | None, str, str, str | None]]:
-    """(ticket, csat, reopened, route, language, top dimension) of the outcomes reported in the
-    period, oldest first (a later report on the same ticket overrides)."""
+    """(ticket, csat, reopened, route, language, dimension) of the outcomes reported in the period,
+    oldest first (a later report on the same ticket overrides)."""
     rows = session.execute(
         select(
             Outcome.ticket_id,
@@ -60,10 +60,22 @@ def outcomes(
             TicketRecord.route,
             TicketRecord.language,
             QueueItem.top_dimension,
+            TicketRecord.emotional,
+            TicketRecord.complex,
+            TicketRecord.nuanced,
         )
         .join(TicketRecord, TicketRecord.id == Outcome.ticket_id)
         .outerjoin(QueueItem, QueueItem.ticket_id == Outcome.ticket_id)
         .where(Outcome.reported_at >= start, Outcome.reported_at < end)
         .order_by(Outcome.id)
     )
-    return [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+    out = []
+    for ticket, csat, reopened, route, language, queued, *scores in rows:
+        # A flagged ticket's dimension is its queue item's; an automated one's, its strongest score,
+        # so that both routes can be compared within a dimension.
+        known = [float(v) for v in scores if v is not None]
+        strongest = None
+        if len(known) == 3:
+            strongest = ("emotional", "complex", "nuanced")[known.index(max(known))]
+        out.append((ticket, csat, reopened, route, language, queued or strongest))
+    return out

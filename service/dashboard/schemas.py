@@ -41,7 +41,10 @@ class Timing(BaseModel):
 
 class OutcomeGroup(BaseModel):
     route: str
-    group: str = Field(description="'all', a language, or a dimension (for tickets sent to a person).")
+    group: str = Field(
+        description="'all', 'language:xx' or 'dimension:name' (the queue item's for a flagged ticket, "
+        "the strongest score's for an automated one)."
+    )
     tickets: int
     csat_mean: float | None
     csat_count: int

@@ -4,7 +4,7 @@ The period's figures: the share of arriving tickets sent to a person (per day to
 flagged ones, the time from arrival to claim and to resolution; how often agents agreed with the
 flags (precision); the missed cases helpdesks reported, and the recall proxy they give; and the
 outcomes (CSAT, reopened) of tickets sent to a person against those automation kept, per
-language and, for the flagged ones, per dimension.
+language and per dimension (a flagged ticket's queue dimension; an automated one's strongest).
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def build_dashboard(*, session: Session, start: datetime, end: datetime) -> Dash
         for group in (
             "all",
             f"language:{language}",
-            *([f"dimension:{dimension}"] if route == "human" and dimension else []),
+            *([f"dimension:{dimension}"] if dimension else []),
         ):
             groups[(route, group)].append((csat, reopened))
     outcome_groups = []

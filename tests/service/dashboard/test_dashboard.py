@@ -61,6 +61,8 @@ async def test_the_dashboard_connects_flags_to_outcomes(stored_client: httpx.Asy
         kept = groups[("automation", "all")]
         assert kept["csat_mean"] == 3.0 and kept["reopen_rate"] == 0.5
     assert ("human", "language:en") in groups and any(g.startswith("dimension:") for _, g in groups)
+    if routes[:2] == ["automation", "automation"]:  # automated tickets are compared per dimension too
+        assert any(r == "automation" and g.startswith("dimension:") for r, g in groups)
     bad = await c.get(
         "/v1/dashboard", params={"start": "2026-01-02T00:00:00Z", "end": "2026-01-01T00:00:00Z"}
     )
