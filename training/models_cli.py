@@ -101,6 +101,22 @@ def register(
         typer.echo(f"registered {row.name}/{row.version} as a candidate")
 
 
+def _gate(session: Any, candidate_id: int, champion_id: int, data: list[Path] | None) -> Any:
+    """The promotion gate's comparison (ValueError when there are too few rows to judge)."""
+    from service.registry.gate import compare
+    from training.pipeline import SEED_DIR
+
+    settings = get_settings()
+    return compare(
+        _load(session, candidate_id),
+        _load(session, champion_id),
+        data=data or settings.gate_data,
+        seed_dir=SEED_DIR,
+        max_auc_drop=settings.promotion_max_auc_drop,
+        max_recall_drop=settings.promotion_max_recall_drop,
+    )
+
+
 def _print_gate(result: Any) -> None:
     typer.echo(f"compared on {result.candidate.rows} rows ({result.data}), needs_human:")
     typer.echo(f"  {'':<10} {'ROC-AUC':>8} {'recall':>8} {'threshold':>10}")
@@ -121,10 +137,8 @@ def promote(
     """Make a version the champion, if it is not worse than the current one (the gate)."""
     from service.errors import TriageError
     from service.registry import repository
-    from service.registry.gate import compare
     from service.registry.service import get_version
     from service.registry.service import promote as promote_version
-    from training.pipeline import SEED_DIR
 
     settings = get_settings()
     name, version = _split(spec)
@@ -137,14 +151,7 @@ def promote(
         gate: dict[str, Any] = {}
         if current is not None and current.id != row.id:
             try:
-                result = compare(
-                    _load(session, row.id),
-                    _load(session, current.id),
-                    data=data or settings.gate_data,
-                    seed_dir=SEED_DIR,
-                    max_auc_drop=settings.promotion_max_auc_drop,
-                    max_recall_drop=settings.promotion_max_recall_drop,
-                )
+                result = _gate(session, row.id, current.id, data)
             except ValueError as exc:
                 raise _fail(str(exc), code=2) from exc
             _print_gate(result)
@@ -274,7 +281,6 @@ def retrain(
     from service.model.labelled import DataValidationError, data_files, read_labelled
     from service.queue.export import feedback_rows
     from service.registry import repository
-    from service.registry.gate import compare
     from service.registry.service import register as register_bundle
     from training.pipeline import DEFAULT_PUBLIC_DATA, SEED_DIR, train_bundle
     from training.retrain import merge_feedback, write_rows
@@ -326,14 +332,7 @@ def retrain(
             typer.echo("no champion to compare with: promote it with triage models promote")
             return
         try:
-            result = compare(
-                _load(session, row.id),
-                _load(session, current.id),
-                data=settings.gate_data,
-                seed_dir=SEED_DIR,
-                max_auc_drop=settings.promotion_max_auc_drop,
-                max_recall_drop=settings.promotion_max_recall_drop,
-            )
+            result = _gate(session, row.id, current.id, None)
         except ValueError as exc:
             typer.echo(f"not compared with the champion: {exc}")
             return

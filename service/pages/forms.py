@@ -7,7 +7,9 @@ A form sends strings: ``flag`` is "yes", "no" or "" (not said); each dimension i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
+from fastapi import Depends, Form
 from pydantic import ValidationError
 
 from service.queue.schemas import FeedbackRequest
@@ -23,6 +25,20 @@ class FeedbackForm:
     complex: str
     nuanced: str
     note: str
+
+
+def read_feedback_form(
+    flag: Annotated[str, Form(max_length=5)] = "",
+    emotional: Annotated[str, Form(max_length=5)] = "",
+    complex: Annotated[str, Form(max_length=5)] = "",
+    nuanced: Annotated[str, Form(max_length=5)] = "",
+    note: Annotated[str, Form(max_length=5_000)] = "",
+) -> FeedbackForm:
+    """The feedback fields of a posted form (the resolve and the feedback buttons share them)."""
+    return FeedbackForm(flag=flag, emotional=emotional, complex=complex, nuanced=nuanced, note=note)
+
+
+FeedbackFormDep = Annotated[FeedbackForm, Depends(read_feedback_form)]
 
 
 def feedback_from_form(form: FeedbackForm, *, required: bool) -> FeedbackRequest | None:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from service.access.service import Principal
 from service.access.sessions import PAGE_ROLES, end_session, key_principal, start_session
 from service.errors import TriageError
-from service.pages.forms import FeedbackForm, feedback_from_form
+from service.pages.forms import FeedbackFormDep, feedback_from_form
 from service.pages.web import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
@@ -244,19 +244,14 @@ def release(request: Request, item_id: ItemId, csrf_token: FormStr = "", view: F
 def resolve(
     request: Request,
     item_id: ItemId,
+    form: FeedbackFormDep,
     csrf_token: FormStr = "",
     view: FormStr = "list",
     outcome: FormStr = "",
-    flag: FormStr = "",
-    emotional: FormStr = "",
-    complex: FormStr = "",
-    nuanced: FormStr = "",
-    note: FormStr = "",
 ) -> Response:
     chosen: Outcome | None = _choice(outcome, get_args(Outcome))
     if chosen is None:
         return _message(request, "Choose an outcome: resolved, escalated or not needed.", 422)
-    form = FeedbackForm(flag=flag, emotional=emotional, complex=complex, nuanced=nuanced, note=note)
     try:
         feedback = feedback_from_form(form, required=False)
     except ValueError as exc:
@@ -277,15 +272,10 @@ def resolve(
 def feedback(
     request: Request,
     item_id: ItemId,
+    form: FeedbackFormDep,
     csrf_token: FormStr = "",
     view: FormStr = "detail",
-    flag: FormStr = "",
-    emotional: FormStr = "",
-    complex: FormStr = "",
-    nuanced: FormStr = "",
-    note: FormStr = "",
 ) -> Response:
-    form = FeedbackForm(flag=flag, emotional=emotional, complex=complex, nuanced=nuanced, note=note)
     try:
         body = feedback_from_form(form, required=True)
     except ValueError as exc:
