@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -91,3 +92,14 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
             yield c
+
+
+@pytest.fixture
+def unseen_file(tmp_path: Path, seed_rows: list[LabelledTicket]) -> Path:
+    """Seed tickets neither tiny model trained on (they train on every fourth one), as JSONL."""
+    out = tmp_path / "unseen.jsonl"
+    with out.open("w") as fh:
+        for row in seed_rows[1::4]:
+            labels = {k: row.labels[k] for k in ("emotional", "complex", "nuanced")}
+            fh.write(json.dumps({"id": row.id, "language": row.language, "text": row.text, **labels}) + "\n")
+    return out

@@ -18,11 +18,12 @@ from sqlalchemy.orm import Session
 from service.dashboard import repository
 from service.dashboard.schemas import Dashboard, DayShare, OutcomeGroup, OutcomeOut, OutcomeRequest, Timing
 from service.errors import NotFoundError
+from service.storage.database import aware
 from service.tickets import repository as tickets
 
 
 def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware(moment) or moment
 
 
 def record_outcome(*, session: Session, body: OutcomeRequest) -> OutcomeOut:

@@ -11,19 +11,15 @@ from sqlalchemy.orm import Session
 from service.errors import ConflictError, InvalidCursorError, NotFoundError, NotHolderError
 from service.queue import repository
 from service.queue.schemas import FeedbackOut, FeedbackRequest, MissedCaseRequest, QueueItemOut, QueuePage
+from service.storage.database import aware
 from service.storage.tables import Feedback, QueueItem, TicketRecord
 from service.tickets import repository as tickets
 from service.tickets.schemas import dimensions_of
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    # SQLite hands timezone-aware columns back naive; they were stored in UTC.
-    return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def item_out(item: QueueItem, ticket: TicketRecord, now: datetime) -> QueueItemOut:
-    created = _aware(item.created_at) or now
-    end = _aware(item.resolved_at) or now
+    created = aware(item.created_at) or now
+    end = aware(item.resolved_at) or now
     return QueueItemOut(
         id=item.id,
         ticket_id=ticket.external_id,
@@ -41,8 +37,8 @@ def item_out(item: QueueItem, ticket: TicketRecord, now: datetime) -> QueueItemO
         created_at=created,
         waiting_seconds=round(max((end - created).total_seconds(), 0.0), 3),
         claimed_by=item.claimed_by,
-        lease_expires_at=_aware(item.lease_expires_at),
-        resolved_at=_aware(item.resolved_at),
+        lease_expires_at=aware(item.lease_expires_at),
+        resolved_at=aware(item.resolved_at),
         outcome=item.outcome,  # type: ignore[arg-type]
     )
 
@@ -114,7 +110,7 @@ def claim(*, session: Session, item_id: int, agent: str, lease_seconds: int) -> 
         if item.status == "resolved":
             raise ConflictError(f"queue item {item_id} is resolved")
         raise ConflictError(
-            f"queue item {item_id} is claimed by another agent until {_aware(item.lease_expires_at)}"
+            f"queue item {item_id} is claimed by another agent until {aware(item.lease_expires_at)}"
         )
     return item_out(item, ticket, now)
 
@@ -173,7 +169,7 @@ def _feedback_out(feedback: Feedback, ticket: TicketRecord) -> FeedbackOut:
         flag_correct=feedback.flag_correct,
         corrections=feedback.corrections,
         note=feedback.note,
-        created_at=_aware(feedback.created_at) or datetime.now(UTC),
+        created_at=aware(feedback.created_at) or datetime.now(UTC),
     )
 
 

@@ -6,7 +6,6 @@ Registering a bundle is ``triage models register PATH`` on a machine that holds 
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
@@ -25,6 +24,7 @@ from service.registry.schemas import (
     ModelVersionOut,
     PromoteRequest,
 )
+from service.storage.database import aware
 from service.storage.tables import ModelVersion
 
 RESPONSES = {
@@ -38,10 +38,6 @@ Version = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 QueryVersion = Annotated[str, Query(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def _out(row: ModelVersion) -> ModelVersionOut:
     return ModelVersionOut(
         name=row.name,
@@ -49,9 +45,9 @@ def _out(row: ModelVersion) -> ModelVersionOut:
         status=row.status,  # type: ignore[arg-type]
         model_sha256=row.model_sha256,
         metrics=row.metrics,
-        registered_at=_aware(row.registered_at) or row.registered_at,
+        registered_at=aware(row.registered_at) or row.registered_at,
         registered_by=row.registered_by,
-        serving_from=_aware(row.serving_from),
+        serving_from=aware(row.serving_from),
     )
 
 
@@ -76,7 +72,7 @@ def show_model(session: SessionDep, name: Name, version: Version) -> ModelVersio
     row = registry.get_version(session=session, name=name, version=version)
     events = [
         ModelEventOut(
-            action=e.action, actor=e.actor, forced=e.forced, detail=e.detail, at=_aware(e.at) or e.at
+            action=e.action, actor=e.actor, forced=e.forced, detail=e.detail, at=aware(e.at) or e.at
         )
         for e in repository.events(session, row.id)
     ]

@@ -9,7 +9,6 @@ new bundle first and they all switch at that same moment. Every change is an eve
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -229,7 +228,3 @@ def materialize(*, session: Session, version_id: int, cache_dir: Path) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
-
-
-def metadata_of(row: ModelVersion) -> dict[str, Any]:
-    return dict(json.loads(row.metadata_json))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,11 @@ def make_engine(url: str) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def aware(moment: datetime | None) -> datetime | None:
+    """A stored time as UTC-aware: SQLite hands timezone-aware columns back naive (stored in UTC)."""
+    return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

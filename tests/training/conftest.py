@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import csv
 import random
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from service.config import get_settings
 from training.public_data import PublicData
 
 EN_EMOTIONAL = (
@@ -286,3 +288,12 @@ def write_synthetic_public(root: Path, seed: int = 7) -> PublicData:
 @pytest.fixture(scope="session")
 def synthetic_public(tmp_path_factory: pytest.TempPathFactory) -> PublicData:
     return write_synthetic_public(tmp_path_factory.mktemp("public") / "data")
+
+
+@pytest.fixture
+def data_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
+    """TRIAGE_DATA_DIR in a temporary folder, for the CLI's database."""
+    monkeypatch.setenv("TRIAGE_DATA_DIR", str(tmp_path / "data"))
+    get_settings.cache_clear()
+    yield tmp_path / "data"
+    get_settings.cache_clear()

@@ -2,40 +2,13 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
-from service.config import get_settings
-from service.model.labelled import LabelledTicket
 from training.cli import app
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def data_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
-    monkeypatch.setenv("TRIAGE_DATA_DIR", str(tmp_path / "data"))
-    get_settings.cache_clear()
-    yield tmp_path / "data"
-    get_settings.cache_clear()
-
-
-@pytest.fixture
-def unseen(tmp_path: Path, seed_rows: list[LabelledTicket]) -> Path:
-    """Seed tickets neither tiny model trained on (they train on every fourth one)."""
-    out = tmp_path / "unseen.jsonl"
-    with out.open("w") as fh:
-        for row in seed_rows[1::4]:
-            record = {"id": row.id, "language": row.language, "subject": row.subject, "text": row.text}
-            fh.write(
-                json.dumps({**record, **{k: row.labels[k] for k in ("emotional", "complex", "nuanced")}})
-                + "\n"
-            )
-    return out
 
 
 def triage(*args: str) -> tuple[int, str]:
@@ -44,7 +17,7 @@ def triage(*args: str) -> tuple[int, str]:
 
 
 def test_the_gate_refuses_a_model_trained_on_shuffled_labels(
-    data_dir: Path, tiny_models_dir: Path, candidates_dir: Path, unseen: Path
+    data_dir: Path, tiny_models_dir: Path, candidates_dir: Path, unseen_file: Path
 ) -> None:
     assert triage("models", "list")[1].count("no model registered") == 1
     assert triage("models", "register", str(tiny_models_dir / "tiny" / "1"), "--actor", "olga")[0] == 0
@@ -54,14 +27,16 @@ def test_the_gate_refuses_a_model_trained_on_shuffled_labels(
     assert triage("models", "register", str(candidates_dir / "tiny" / "3"))[0] == 0
     code, out = triage("models", "promote", "tiny/3", "--actor", "olga")
     assert code == 2 and "give --data" in out  # too few rows held out by both to judge on
-    code, out = triage("models", "promote", "tiny/3", "--data", str(unseen), "--actor", "olga")
+    code, out = triage("models", "promote", "tiny/3", "--data", str(unseen_file), "--actor", "olga")
     assert code == 3, out
     assert "candidate" in out and "champion" in out and "ROC-AUC" in out
     assert "refused: needs_human ROC-AUC" in out and "not promoted" in out
     listed = triage("models", "list")[1]
     assert "tiny/1" in listed and "champion" in listed and "tiny/3" in listed and "candidate" in listed
 
-    code, out = triage("models", "promote", "tiny/3", "--data", str(unseen), "--force", "--actor", "olga")
+    code, out = triage(
+        "models", "promote", "tiny/3", "--data", str(unseen_file), "--force", "--actor", "olga"
+    )
     assert code == 0 and "--force" in out
     shown = triage("models", "show", "tiny/3")[1]
     assert "promote (forced) by olga" in shown and '"problems": ["needs_human ROC-AUC' in shown

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from pathlib import Path
 
@@ -14,7 +13,6 @@ from fastapi import FastAPI
 from service.config import Settings
 from service.errors import ConflictError
 from service.main import create_app
-from service.model.labelled import LabelledTicket
 from service.registry import repository
 from service.registry import service as registry
 
@@ -114,17 +112,6 @@ async def test_a_bundle_that_fails_to_load_is_skipped_and_the_old_model_serves_o
     for _ in range(10):
         await asyncio.sleep(0.1)
         assert await version_served(client) == "1"
-
-
-@pytest.fixture
-def unseen_file(tmp_path: Path, seed_rows: list[LabelledTicket]) -> Path:
-    """Seed tickets neither tiny model trained on (they train on every fourth one)."""
-    out = tmp_path / "unseen.jsonl"
-    with out.open("w") as fh:
-        for row in seed_rows[1::4]:
-            labels = {k: row.labels[k] for k in ("emotional", "complex", "nuanced")}
-            fh.write(json.dumps({"id": row.id, "language": row.language, "text": row.text, **labels}) + "\n")
-    return out
 
 
 async def test_the_api_gate_refuses_a_worse_model_and_force_is_recorded(
