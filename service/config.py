@@ -6,9 +6,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from service.access.rate_limits import RateLimits, parse_limit
 from service.monitoring.service import DriftLimits
 
 
@@ -58,6 +59,22 @@ class Settings(BaseSettings):
     # The agents' page: how long a sign-in lasts.
     session_hours: int = Field(default=12, ge=1, le=24 * 30)
     purge_interval_seconds: int = Field(default=3600, ge=10)
+    # Per API key, by the key's role (the `limits` notation: "50/second", "3000/minute"); failed
+    # sign-ins per client address; where the counters live (memory: each worker counts alone).
+    rate_limit_helpdesk: str = "100/second"
+    rate_limit_agent: str = "20/second"
+    rate_limit_lead: str = "20/second"
+    rate_limit_ops: str = "50/second"
+    sign_in_rate_limit: str = "10/minute"
+    rate_limit_storage: str = "memory://"
+
+    @field_validator(
+        "rate_limit_helpdesk", "rate_limit_agent", "rate_limit_lead", "rate_limit_ops", "sign_in_rate_limit"
+    )
+    @classmethod
+    def _a_rate_limit(cls, value: str) -> str:
+        parse_limit(value)
+        return value
 
 
 @lru_cache
@@ -72,4 +89,17 @@ def drift_limits(settings: Settings) -> DriftLimits:
         max_psi=settings.drift_max_psi,
         human_share_tolerance=settings.drift_human_share_tolerance,
         max_unsupported_share=settings.drift_max_unsupported_share,
+    )
+
+
+def rate_limits(settings: Settings) -> RateLimits:
+    return RateLimits(
+        per_role={
+            "helpdesk": settings.rate_limit_helpdesk,
+            "agent": settings.rate_limit_agent,
+            "lead": settings.rate_limit_lead,
+            "ops": settings.rate_limit_ops,
+        },
+        sign_in=settings.sign_in_rate_limit,
+        storage_uri=settings.rate_limit_storage,
     )

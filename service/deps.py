@@ -11,8 +11,15 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from service.access.rate_limits import RateLimits
 from service.access.service import OPEN, KeyChecker, Principal, Role
-from service.errors import ForbiddenError, ModelNotReadyError, StorageDisabledError, UnauthorizedError
+from service.errors import (
+    ForbiddenError,
+    ModelNotReadyError,
+    RateLimitedError,
+    StorageDisabledError,
+    UnauthorizedError,
+)
 from service.registry.shadow import ShadowRecorder
 from service.scoring.engine import Scorer
 from service.tickets.service import TicketStore
@@ -57,6 +64,9 @@ async def _principal(request: Request) -> Principal:
         principal = await run_in_threadpool(checker.check, key)
     if principal is None:
         raise UnauthorizedError("unknown or revoked API key")
+    limits: RateLimits | None = getattr(request.app.state, "rate_limits", None)
+    if limits is not None and (wait := await limits.over_limit(principal)) is not None:
+        raise RateLimitedError(f"this key is over its rate limit; retry in {wait} s", retry_after=wait)
     return principal
 
 

@@ -38,6 +38,7 @@ class ErrorResponse(BaseModel):
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorResponse, "description": "The request body is larger than TRIAGE_MAX_BODY_BYTES."},
+    429: {"model": ErrorResponse, "description": "The key is over its rate limit: retry after Retry-After."},
     422: {"model": ErrorResponse, "description": "The body is not valid JSON or breaks the schema."},
     503: {"model": ErrorResponse, "description": "The model is not loaded yet."},
 }
@@ -101,6 +102,15 @@ class NotHolderError(ForbiddenError):
     code = "not_holder"
 
 
+class RateLimitedError(TriageError):
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class InvalidCursorError(TriageError):
     status_code = 422
     code = "invalid_cursor"
@@ -143,6 +153,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TriageError)
     async def _triage(request: Request, exc: TriageError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        if isinstance(exc, RateLimitedError):
+            headers = {"Retry-After": str(exc.retry_after)}
         return JSONResponse(
             _body(request, exc.code, exc.message), status_code=exc.status_code, headers=headers
         )

@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from service.access.service import KeyChecker
 from service.access.sessions import purge_sessions
-from service.config import Settings, drift_limits, get_settings
+from service.config import Settings, drift_limits, get_settings, rate_limits
 from service.dashboard.router import router as dashboard_router
 from service.errors import install_error_handlers
 from service.lifecycle import pause
@@ -238,6 +238,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             logger.warning("storage is off: scored tickets are not kept (TRIAGE_STORAGE=false)")
         if settings.auth == "required" and store is not None:
             app.state.keys = KeyChecker(store.sessions)
+            app.state.rate_limits = rate_limits(settings)
         else:
             app.state.keys = None
             logger.warning(
@@ -282,6 +283,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.shadow = None
     app.state.store = None
     app.state.keys = None
+    app.state.rate_limits = None
     app.state.settings = settings
     app.openapi = lambda: _openapi_with_keys(app)  # type: ignore[method-assign]
     install_error_handlers(app)

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import AsyncIterator
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
 from fastapi import FastAPI
 
 from service.config import Settings
@@ -103,3 +107,32 @@ def unseen_file(tmp_path: Path, seed_rows: list[LabelledTicket]) -> Path:
             labels = {k: row.labels[k] for k in ("emotional", "complex", "nuanced")}
             fh.write(json.dumps({"id": row.id, "language": row.language, "text": row.text, **labels}) + "\n")
     return out
+
+
+@pytest.fixture(scope="module")
+def serve() -> Iterator[Callable[[FastAPI], str]]:
+    """Runs apps with uvicorn on free loopback ports in threads; ``serve(app)`` returns the base URL
+    once the lifespan has run. The servers stop when the module's tests are done."""
+    running: list[tuple[uvicorn.Server, threading.Thread]] = []
+
+    def start(app: FastAPI) -> str:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="none", lifespan="on")
+        )
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        running.append((server, thread))
+        deadline = time.monotonic() + 30
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError("the service did not start")
+            time.sleep(0.05)
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for server, thread in running:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -18,9 +18,16 @@ MAX_DAYS = 366
 
 def period(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
     """The period asked for (default: the last 30 days), checked."""
-    end = end or datetime.now(UTC)
-    start = start or end - timedelta(days=30)
-    start, end = (t if t.tzinfo else t.replace(tzinfo=UTC) for t in (start, end))
+    try:
+        end = (
+            (end or datetime.now(UTC)).astimezone(UTC)
+            if end is None or end.tzinfo
+            else end.replace(tzinfo=UTC)
+        )
+        start = start or end - timedelta(days=30)
+        start = start.astimezone(UTC) if start.tzinfo else start.replace(tzinfo=UTC)
+    except OverflowError as exc:  # a date at the very edge of the calendar, such as 0001-01-01
+        raise InvalidPeriodError("the period lies outside the dates this service can count") from exc
     if start >= end:
         raise InvalidPeriodError("start must be before end")
     if end - start > timedelta(days=MAX_DAYS):

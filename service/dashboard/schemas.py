@@ -7,15 +7,29 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from service.scoring.schemas import NO_NUL, WHOLE_NUMBER
+
 
 class OutcomeRequest(BaseModel):
     """What became of a stored ticket: customer satisfaction and whether it was reopened."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        # The rule of _says_something, in the schema for clients and schema-driven tests.
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["csat"], "properties": {"csat": {"type": "integer"}}},
+                {"required": ["reopened"], "properties": {"reopened": {"type": "boolean"}}},
+            ]
+        },
+    )
 
-    id: Annotated[str, Field(min_length=1, max_length=256)]
+    id: Annotated[str, Field(min_length=1, max_length=256, pattern=NO_NUL)]
     source: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")] = "api"
-    csat: Annotated[int, Field(ge=1, le=5)] | None = Field(default=None, description="CSAT, 1 to 5.")
+    csat: Annotated[int, Field(ge=1, le=5), WHOLE_NUMBER] | None = Field(
+        default=None, description="CSAT, 1 to 5."
+    )
     reopened: bool | None = None
 
     @model_validator(mode="after")

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
+from service.access.rate_limits import RateLimits
 from service.access.service import Principal
 from service.access.sessions import PAGE_ROLES, end_session, key_principal, start_session
 from service.errors import TriageError
@@ -50,7 +51,11 @@ def home() -> Response:
 
 
 def _login_page(
-    request: Request, next_url: str, error: str | None = None, status_code: int = 200
+    request: Request,
+    next_url: str,
+    error: str | None = None,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
 ) -> Response:
     token = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(32)
     response = html(
@@ -63,6 +68,7 @@ def _login_page(
             "open_mode": not keys_required(request),
         },
         status_code=status_code,
+        headers=headers,
     )
     # A sign-in form needs a CSRF token too (login CSRF): a double-submitted cookie.
     response.set_cookie(LOGIN_COOKIE, token, max_age=3600, httponly=True, samesite="strict", path="/login")
@@ -86,10 +92,17 @@ def login(
     if not sent or not secrets.compare_digest(sent, csrf_token):
         return _login_page(request, next, "The sign-in form had expired; please try again.", 403)
     settings = request.app.state.settings
+    limits: RateLimits | None = request.app.state.rate_limits
+    address = request.client.host if request.client else "unknown"
+    if limits is not None and (wait := limits.sign_in_blocked(address)) is not None:
+        message = f"Too many failed sign-ins from this address: try again in {wait} seconds."
+        return _login_page(request, next, message, 429, {"Retry-After": str(wait)})
     with store_of(request).sessions() as session:
         if keys_required(request):
             found = key_principal(session=session, key=api_key.strip()) if api_key.strip() else None
             if found is None:
+                if limits is not None:
+                    limits.sign_in_failed(address)
                 return _login_page(request, next, "That API key is unknown or revoked.", 401)
             key_id, principal = found
             if not principal.may(PAGE_ROLES):

@@ -7,13 +7,13 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.scoring.schemas import DimensionScores, PriorityName, Reason
+from service.scoring.schemas import NO_NUL, WHOLE_NUMBER, DimensionScores, PriorityName, Reason
 
 Status = Literal["open", "claimed", "resolved"]
 Outcome = Literal["resolved", "escalated", "not_needed"]
 DimensionName = Literal["emotional", "complex", "nuanced"]
-Agent = Annotated[str, Field(min_length=1, max_length=128)]
-Note = Annotated[str, Field(max_length=5_000)]
+Agent = Annotated[str, Field(min_length=1, max_length=128, pattern=NO_NUL)]
+Note = Annotated[str, Field(max_length=5_000, pattern=NO_NUL)]
 
 
 class _Strict(BaseModel):
@@ -51,7 +51,7 @@ class ClaimRequest(_Strict):
     agent: Agent | None = Field(
         default=None, description="Open mode only; with keys the agent is the key's name."
     )
-    lease_seconds: Annotated[int, Field(ge=30, le=8 * 3600)] = 900
+    lease_seconds: Annotated[int, Field(ge=30, le=8 * 3600), WHOLE_NUMBER] = 900
 
 
 class AgentRequest(_Strict):
@@ -75,7 +75,7 @@ class FeedbackRequest(_Strict):
 class MissedCaseRequest(_Strict):
     """A ticket that automation kept but that needed a person."""
 
-    id: Annotated[str, Field(min_length=1, max_length=256)]
+    id: Annotated[str, Field(min_length=1, max_length=256, pattern=NO_NUL)]
     source: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")] = "api"
     corrections: dict[DimensionName, Literal[0, 1]] = Field(default_factory=dict)
     note: Note | None = None

@@ -14,6 +14,7 @@ from service.queue.schemas import FeedbackOut, FeedbackRequest, MissedCaseReques
 from service.storage.database import aware
 from service.storage.tables import Feedback, QueueItem, TicketRecord
 from service.tickets import repository as tickets
+from service.tickets.redaction import redact_note
 from service.tickets.schemas import dimensions_of
 
 
@@ -188,7 +189,7 @@ def _add_feedback(
         kind=kind,
         flag_correct=flag_correct,
         corrections=dict(body.corrections),
-        note=body.note,
+        note=redact_note(body.note),
         author=author,
         created_at=datetime.now(UTC),
     )

@@ -71,3 +71,18 @@ async def test_the_dashboard_connects_flags_to_outcomes(stored_client: httpx.Asy
         await c.get("/v1/dashboard", params={"start": "2020-01-01T00:00:00Z", "end": "2020-02-01T00:00:00Z"})
     ).json()
     assert nothing["tickets"] == 0 and nothing["human_share"] is None and nothing["outcomes"] == []
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"end": "0001-01-01T06:01:14Z"},
+        {"start": "0001-01-01T00:00:00+05:00", "end": "0001-02-01T00:00:00Z"},
+        {"end": "9999-12-31T23:59:59-05:00"},
+    ],
+)
+async def test_dates_at_the_edge_of_the_calendar_are_a_422(
+    stored_client: httpx.AsyncClient, query: dict[str, str]
+) -> None:
+    r = await stored_client.get("/v1/dashboard", params=query)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_period"

@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
+from fastapi import FastAPI
 from sqlalchemy import select
 
 from service.access import service as access
@@ -47,39 +44,19 @@ class LiveService:
     app: object
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
-def live_service(settings: Settings, tmp_path: Path) -> Iterator[LiveService]:
+def live_service(settings: Settings, tmp_path: Path, serve: Callable[[FastAPI], str]) -> LiveService:
     settings = settings.model_copy(
         update={"auth": "required", "database_url": f"sqlite:///{tmp_path / 'triage.db'}"}
     )
     app = create_app(settings)
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="none", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the service did not start")
-        time.sleep(0.05)
+    url = serve(app)
     with app.state.store.sessions() as session:
         keys = {
             role: access.create_key(session=session, name=name, role=role)
             for role, name in (("helpdesk", "desk"), ("agent", "ann"), ("lead", "lea"))
         }
-    try:
-        yield LiveService(url=f"http://127.0.0.1:{port}", keys=keys, settings=settings, app=app)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    return LiveService(url=url, keys=keys, settings=settings, app=app)
 
 
 def test_an_agent_signs_in_claims_and_resolves_with_feedback(live_service: LiveService) -> None:
