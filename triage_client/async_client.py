@@ -5,8 +5,8 @@ It waits between attempts with ``asyncio.sleep``, so it runs under asyncio (not 
 
 from __future__ import annotations
 
-import asyncio
 import logging
+from asyncio import sleep
 from collections.abc import AsyncIterator, Mapping, Sequence
 from types import TracebackType
 from typing import TypeVar
@@ -105,7 +105,7 @@ class AsyncTriageClient:
                 wait,
                 attempt,
             )
-            await asyncio.sleep(wait)
+            await sleep(wait)
 
     async def score(self, ticket: Ticket, *, idempotency_key: str | None = None) -> ScoreResult:
         """Score and store one ticket; retries replay the first answer (one key per call unless given)."""

@@ -7,8 +7,8 @@ retry loop; ``AsyncTriageClient`` has the same methods with the same arguments.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterator, Mapping, Sequence
+from time import sleep
 from types import TracebackType
 from typing import TypeVar
 
@@ -106,7 +106,7 @@ class TriageClient:
                 wait,
                 attempt,
             )
-            time.sleep(wait)
+            sleep(wait)
 
     def score(self, ticket: Ticket, *, idempotency_key: str | None = None) -> ScoreResult:
         """Score and store one ticket; retries replay the first answer (one key per call unless given)."""
