@@ -44,7 +44,7 @@ class LiveService:
     keys: dict[str, str]
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -53,7 +53,7 @@ def _free_port() -> int:
 @contextmanager
 def _serve(settings: Settings) -> Iterator[tuple[str, FastAPI]]:
     app = create_app(settings)
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="none", lifespan="on")
     )
