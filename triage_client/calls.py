@@ -16,7 +16,7 @@ from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from triage_client.errors import (
     TriageConnectionError,
@@ -26,6 +26,7 @@ from triage_client.errors import (
 )
 from triage_client.retry import RetryPolicy, retries_error, retries_status
 from triage_client.schemas import (
+    BatchResults,
     Correction,
     Dimension,
     Feedback,
@@ -48,7 +49,6 @@ USER_AGENT = "triage-client/0.1.0"
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 Params = dict[str, str | int]
-_RESULTS = TypeAdapter(list[ScoreResult])
 
 
 @dataclass(frozen=True)
@@ -94,16 +94,14 @@ def next_wait(
     if attempt >= policy.max_attempts:
         return None
     if error is not None:
-        return (
-            policy.delay(attempt=attempt, response=None)
-            if retries_error(error, idempotent=call.idempotent)
-            else None
+        again = retries_error(error, idempotent=call.idempotent)
+    else:
+        again = (
+            response is not None
+            and response.status_code not in call.answers
+            and retries_status(response.status_code, idempotent=call.idempotent)
         )
-    if response is None or response.status_code in call.answers:
-        return None
-    if not retries_status(response.status_code, idempotent=call.idempotent):
-        return None
-    return policy.delay(attempt=attempt, response=response)
+    return policy.delay(attempt=attempt, response=response) if again else None
 
 
 def finish(call: Call[T], response: httpx.Response, *, attempts: int) -> T:
@@ -112,7 +110,7 @@ def finish(call: Call[T], response: httpx.Response, *, attempts: int) -> T:
         raise error_from_response(response, attempts=attempts)
     try:
         return call.read(response)
-    except (ValidationError, ValueError) as exc:
+    except ValidationError as exc:
         raise UnexpectedResponseError(
             f"{call.method} {call.path} answered {response.status_code} with a body this client cannot read",
             attempts=attempts,
@@ -162,7 +160,7 @@ def score_batch(tickets: Sequence[Ticket], *, idempotency_key: str | None) -> Ca
     return Call(
         "POST",
         "/v1/score/batch",
-        lambda response: _RESULTS.validate_python(response.json()["results"]),
+        lambda response: BatchResults.model_validate_json(response.content).results,
         content=_body(body),
         headers=_key(idempotency_key),
         idempotent=True,

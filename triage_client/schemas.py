@@ -90,6 +90,10 @@ class ScoreResult(_Answer):
     policy_version: str
 
 
+class BatchResults(_Answer):
+    results: list[ScoreResult]
+
+
 class ScoreEvent(_Answer):
     scored_at: datetime
     route: Route

@@ -216,11 +216,16 @@ def test_a_proxy_error_page_becomes_a_typed_error(make_client: Callable[..., Tri
     )
 
 
-def test_an_unreadable_success_is_an_unexpected_response(make_client: Callable[..., TriageClient]) -> None:
-    script = Script(httpx.Response(200, json={"route": "maybe"}))
-    with pytest.raises(UnexpectedResponseError) as caught:
-        make_client(script).score(TICKET)
-    assert caught.value.__cause__ is not None
+@pytest.mark.parametrize("body", [b'{"route": "maybe"}', b"<html>", b'{"results": 3}'])
+def test_an_unreadable_success_is_an_unexpected_response(
+    make_client: Callable[..., TriageClient], body: bytes
+) -> None:
+    script = Script(httpx.Response(200, content=body), httpx.Response(200, content=body))
+    client = make_client(script)
+    for call in (lambda: client.score(TICKET), lambda: client.score_batch([TICKET])):
+        with pytest.raises(UnexpectedResponseError) as caught:
+            call()
+        assert caught.value.__cause__ is not None
 
 
 def test_loading_is_an_answer_of_readyz_not_a_retry(make_client: Callable[..., TriageClient]) -> None:
