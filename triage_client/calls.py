@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from triage_client.errors import (
     TriageConnectionError,
+    TriageError,
     TriageTimeoutError,
     UnexpectedResponseError,
     error_from_response,
@@ -88,7 +89,7 @@ def next_wait(
     *,
     attempt: int,
     response: httpx.Response | None = None,
-    error: httpx.TransportError | None = None,
+    error: httpx.RequestError | None = None,
 ) -> float | None:
     """Seconds to wait before sending ``call`` again after this attempt, or None to stop here."""
     if attempt >= policy.max_attempts:
@@ -117,9 +118,13 @@ def finish(call: Call[T], response: httpx.Response, *, attempts: int) -> T:
         ) from exc
 
 
-def connection_error(error: httpx.TransportError, call: Call[Any], *, attempts: int) -> TriageConnectionError:
-    """The client's error for a call that got no answer."""
-    kind = TriageTimeoutError if isinstance(error, httpx.TimeoutException) else TriageConnectionError
+def request_failure(error: httpx.RequestError, call: Call[Any], *, attempts: int) -> TriageError:
+    """The client's error for a call that got no usable answer."""
+    kind: type[TriageError] = UnexpectedResponseError  # an answer httpx could not decode, too many redirects
+    if isinstance(error, httpx.TimeoutException):
+        kind = TriageTimeoutError
+    elif isinstance(error, httpx.TransportError):
+        kind = TriageConnectionError
     return kind(f"{call.method} {call.path}: {type(error).__name__}: {error}", attempts=attempts)
 
 

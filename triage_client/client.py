@@ -88,10 +88,10 @@ class TriageClient:
                     params=call.params,
                     headers=calls.request_headers(call),
                 )
-            except httpx.TransportError as exc:
+            except httpx.RequestError as exc:
                 wait = calls.next_wait(call, self.retry, attempt=attempt, error=exc)
                 if wait is None:
-                    raise calls.connection_error(exc, call, attempts=attempt) from exc
+                    raise calls.request_failure(exc, call, attempts=attempt) from exc
                 failure = type(exc).__name__
             else:
                 wait = calls.next_wait(call, self.retry, attempt=attempt, response=response)

@@ -30,6 +30,8 @@ REFUSED_STATUSES = frozenset({408, 429, 503})
 GATEWAY_STATUSES = frozenset({502, 504})
 # The request never left the client: repeating it cannot repeat its effect.
 UNSENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# The answer was lost on the way (a bad URL, a proxy refusing or an undecodable body is not retried).
+LOST_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,6 @@ def retries_status(status: int, *, idempotent: bool) -> bool:
     return status in REFUSED_STATUSES or (idempotent and status in GATEWAY_STATUSES)
 
 
-def retries_error(error: httpx.TransportError, *, idempotent: bool) -> bool:
-    """Whether a call that failed with this transport error may be sent again."""
-    return idempotent or isinstance(error, UNSENT_ERRORS)
+def retries_error(error: httpx.RequestError, *, idempotent: bool) -> bool:
+    """Whether a call that got no answer because of ``error`` may be sent again."""
+    return isinstance(error, UNSENT_ERRORS) or (idempotent and isinstance(error, LOST_ERRORS))

@@ -272,3 +272,20 @@ async def test_the_async_client_retries_alike(waits: list[float]) -> None:
             await client.claim(3, agent="ann")
     assert caught.value.attempts == 4 and len(script.requests) == 4
     assert not isinstance(caught.value, TriageTimeoutError)
+
+
+@pytest.mark.parametrize(
+    ("failure", "kind"),
+    [
+        (httpx.UnsupportedProtocol("ftp"), TriageConnectionError),
+        (httpx.ProxyError("refused by the proxy"), TriageConnectionError),
+        (httpx.DecodingError("bad gzip"), UnexpectedResponseError),
+    ],
+)
+def test_failures_that_a_retry_cannot_mend_are_raised_at_once(
+    make_client: Callable[..., TriageClient], failure: Exception, kind: type[Exception]
+) -> None:
+    script = Script(failure)
+    with pytest.raises(kind) as caught:
+        make_client(script).get_ticket("T-1")
+    assert len(script.requests) == 1 and caught.value.__cause__ is failure
