@@ -20,11 +20,12 @@ router = APIRouter(
 )
 
 
+# ":path" in the routes: helpdesk ids may hold a "/" (sent encoded as %2F, decoded before routing).
 TicketId = Annotated[str, Path(min_length=1, max_length=256)]
 Source = Annotated[str, Query(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
 
 
-@router.get("/{ticket_id}", response_model=StoredTicket, dependencies=[require("helpdesk", "agent")])
+@router.get("/{ticket_id:path}", response_model=StoredTicket, dependencies=[require("helpdesk", "agent")])
 def get_ticket(session: SessionDep, ticket_id: TicketId, source: Source = DEFAULT_SOURCE) -> StoredTicket:
     """The stored ticket (text subject to retention), its latest scores and every earlier scoring."""
     row = repository.get_ticket(session, source=source, external_id=ticket_id)
@@ -69,7 +70,7 @@ def get_ticket(session: SessionDep, ticket_id: TicketId, source: Source = DEFAUL
     )
 
 
-@router.delete("/{ticket_id}", status_code=204, response_class=Response, dependencies=[require()])
+@router.delete("/{ticket_id:path}", status_code=204, response_class=Response, dependencies=[require()])
 def erase(session: SessionDep, ticket_id: TicketId, source: Source = DEFAULT_SOURCE) -> Response:
     """Erase a ticket's text, subject, quoted phrases and feedback notes (GDPR); scores stay."""
     row = repository.get_ticket(session, source=source, external_id=ticket_id)

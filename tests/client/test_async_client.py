@@ -79,9 +79,9 @@ async def test_a_helpdesk_scores_reads_and_reports(client: AsyncTriageClient) ->
     outcome = await client.report_outcome("ZD-2", source="zendesk", csat=2, reopened=True)
     assert (outcome.ticket_id, outcome.csat, outcome.reopened) == ("ZD-2", 2, True)
 
-    odd = "mail: 50% off? #1"  # escaped in the path ('/' is the one character a ticket id cannot hold)
-    await client.score(Ticket(id=odd, text=ROUTINE))
-    assert (await client.get_ticket(odd)).id == odd
+    for odd in ("mail: 50% off? #1", "orders/2026/17", "/lead"):  # escaped in the path
+        await client.score(Ticket(id=odd, text=ROUTINE))
+        assert (await client.get_ticket(odd)).id == odd
 
     await client.erase_ticket("ZD-1", source="zendesk")
     erased = await client.get_ticket("ZD-1", source="zendesk")
