@@ -27,7 +27,7 @@ from service.lifecycle import pause
 from service.model.bundle import load_bundle, resolve_bundle_dir
 from service.monitoring.metrics import watch_drift
 from service.monitoring.service import DriftReport, drift_report
-from service.observability import MODEL_INFO, RequestContextMiddleware, configure_logging, logger
+from service.observability import RequestContextMiddleware, configure_logging, logger, publish_model
 from service.ops.router import router as ops_router
 from service.pages.dashboard import router as dashboard_page_router
 from service.pages.ops import router as ops_page_router
@@ -68,9 +68,7 @@ def build_scorer(path: Path, settings: Settings) -> Scorer:
 def publish(app: FastAPI, scorer: Scorer) -> None:
     """Serve ``scorer`` from now on: one assignment, read afresh by every request."""
     app.state.scorer = scorer
-    MODEL_INFO.info(
-        {"name": scorer.model.name, "version": scorer.model.version, "policy_version": scorer.policy.version}
-    )
+    publish_model(scorer.model.name, scorer.model.version, scorer.policy.version)
 
 
 def settle_scorer(app: FastAPI) -> None:

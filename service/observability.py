@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
 import time
@@ -15,7 +16,7 @@ import uuid
 from typing import Any
 
 import structlog
-from prometheus_client import Counter, Histogram, Info
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID_HEADER = b"x-request-id"
@@ -40,7 +41,34 @@ LANGUAGES = Counter(
     "Scored tickets by detected language and support.",
     ["language", "supported"],
 )
-MODEL_INFO = Info("triage_model", "The model and routing policy serving requests.")
+# A gauge rather than an Info, which Prometheus's multiprocess mode does not support: 1 for the
+# model and policy serving, 0 for those served before (the latest write wins across workers).
+MODEL_INFO = Gauge(
+    "triage_model_info",
+    "The model and routing policy serving requests (1), and those served before (0).",
+    ["name", "version", "policy_version"],
+    multiprocess_mode="mostrecent",
+)
+_served: set[tuple[str, str, str]] = set()
+
+
+def publish_model(name: str, version: str, policy_version: str) -> None:
+    """Say which model and policy serve from now on."""
+    serving = (name, version, policy_version)
+    for before in _served - {serving}:
+        MODEL_INFO.labels(*before).set(0)
+    MODEL_INFO.labels(*serving).set(1)
+    _served.add(serving)
+
+
+def metrics_exposition() -> bytes:
+    """The exposition for ``/metrics``: this process's metrics, or with several workers
+    (``PROMETHEUS_MULTIPROC_DIR`` set by ``triage serve``) all workers' together."""
+    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        return generate_latest()
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return generate_latest(registry)
 
 
 class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]

@@ -7,6 +7,8 @@ imports no web framework), so a file scored here gets exactly the answers the AP
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
 import time
 from enum import StrEnum
@@ -77,12 +79,20 @@ def serve(
     import uvicorn
 
     settings = get_settings()
+    count = workers or settings.workers
+    if count > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        # Each worker writes its metrics to files here and /metrics adds them up; the folder
+        # must start empty, or counters would carry over from an earlier run.
+        folder = settings.data_dir / "metrics"
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder.resolve())
     uvicorn.run(
         "service.main:create_app",
         factory=True,
         host=host or settings.host,
         port=port or settings.port,
-        workers=workers or settings.workers,
+        workers=count,
         log_level=settings.log_level,
         log_config=None,  # the app's JSON logging (service.observability) formats uvicorn's lines too
         access_log=False,  # the app logs each request itself, with its request id

@@ -1,4 +1,8 @@
-"""The drift report as Prometheus gauges (each worker computes the same figures from the database)."""
+"""The drift report as Prometheus gauges (each worker computes the same figures from the database).
+
+With several workers (Prometheus's multiprocess mode, see ``service.observability``) each gauge
+shows the value written last, by whichever worker: they all read the same database.
+"""
 
 from __future__ import annotations
 
@@ -12,17 +16,40 @@ from starlette.concurrency import run_in_threadpool
 from service.lifecycle import pause
 from service.monitoring.service import DriftReport
 
-TICKETS = Gauge("triage_drift_window_tickets", "Tickets scored in the drift window.")
-HUMAN_SHARE = Gauge("triage_drift_human_share", "Share of the window's tickets routed to a person.")
-TARGET_SHARE = Gauge("triage_drift_human_share_target", "The share the serving model was set for.")
-UNSUPPORTED = Gauge("triage_drift_unsupported_language_share", "Share of tickets in unscored languages.")
-LANGUAGE = Gauge("triage_drift_language_share", "Share of the window's tickets by language.", ["language"])
+TICKETS = Gauge(
+    "triage_drift_window_tickets", "Tickets scored in the drift window.", multiprocess_mode="mostrecent"
+)
+HUMAN_SHARE = Gauge(
+    "triage_drift_human_share",
+    "Share of the window's tickets routed to a person.",
+    multiprocess_mode="mostrecent",
+)
+TARGET_SHARE = Gauge(
+    "triage_drift_human_share_target",
+    "The share the serving model was set for.",
+    multiprocess_mode="mostrecent",
+)
+UNSUPPORTED = Gauge(
+    "triage_drift_unsupported_language_share",
+    "Share of tickets in unscored languages.",
+    multiprocess_mode="mostrecent",
+)
+LANGUAGE = Gauge(
+    "triage_drift_language_share",
+    "Share of the window's tickets by language.",
+    ["language"],
+    multiprocess_mode="mostrecent",
+)
 PSI = Gauge(
     "triage_drift_psi",
     "Population stability index of live scores against the training reference.",
     ["dimension"],
+    multiprocess_mode="mostrecent",
 )
-WARNINGS = Gauge("triage_drift_warnings", "Drift warnings raised (0 when all is well).")
+_published_languages: set[str] = set()
+WARNINGS = Gauge(
+    "triage_drift_warnings", "Drift warnings raised (0 when all is well).", multiprocess_mode="mostrecent"
+)
 
 
 def publish(report: DriftReport) -> None:
@@ -33,9 +60,12 @@ def publish(report: DriftReport) -> None:
         (UNSUPPORTED, report.unsupported_share),
     ):
         gauge.set(float("nan") if value is None else value)
-    LANGUAGE.clear()
+    # Zeroed rather than cleared: in multiprocess mode a cleared series would keep its last value.
+    for language in _published_languages - report.languages.keys():
+        LANGUAGE.labels(language=language).set(0)
     for language, share in report.languages.items():
         LANGUAGE.labels(language=language).set(share)
+    _published_languages.update(report.languages)
     for head, value in report.psi.items():
         PSI.labels(dimension=head).set(float("nan") if value is None else value)
     WARNINGS.set(len(report.warnings))

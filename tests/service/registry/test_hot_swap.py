@@ -117,12 +117,27 @@ def test_promotion_under_load_on_two_workers(
         stop.set()
         for t in threads:
             t.join()
+        # Whichever worker answers /metrics, it counts both workers' tickets (multiprocess mode).
+        exposition = [httpx.get(f"{url}/metrics", timeout=10).text for _ in range(4)]
     finally:
         server.terminate()
         server.wait(timeout=30)
 
     everything = [entry for log in seen for entry in log]
     assert len(everything) >= AT_LEAST
+    for text in exposition:
+        scored = sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("triage_tickets_scored_total{")
+        )
+        assert scored == len(everything)
+        info = {
+            line.split('version="')[-1].split('"')[0]: line.rsplit(" ", 1)[1]
+            for line in text.splitlines()
+            if line.startswith("triage_model_info{")
+        }
+        assert info == {"1": "0.0", "2": "1.0"}, info
     assert [e for e in everything if e[2] != 200] == []  # zero errors
     for log in seen:  # each client: tiny/1 until the switch, tiny/2 after, never back
         versions = [v for _, _, _, v in log]
