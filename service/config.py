@@ -13,7 +13,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.monitoring.service import DriftLimits
 
-
 Provider = Literal["zendesk", "freshdesk", "zammad", "generic"]
 # An integration's name is the ``source`` of its tickets, so it follows the same pattern.
 INTEGRATION_NAME = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
@@ -119,9 +118,13 @@ class Settings(BaseSettings):
         for name, integration in list(self.integrations.items()):
             provider = integration.provider or name
             if provider not in ("zendesk", "freshdesk", "zammad", "generic"):
-                raise ValueError(f"integration {name!r}: set its provider (zendesk, freshdesk, zammad, generic)")
+                raise ValueError(
+                    f"integration {name!r}: set its provider (zendesk, freshdesk, zammad, generic)"
+                )
             if provider == "generic" and not _standard_webhooks_secret(integration.secret.get_secret_value()):
-                raise ValueError(f"integration {name!r}: a generic secret is whsec_ and base64 (Standard Webhooks)")
+                raise ValueError(
+                    f"integration {name!r}: a generic secret is whsec_ and base64 (Standard Webhooks)"
+                )
             self.integrations[name] = integration.model_copy(update={"provider": provider})
         return self
 
