@@ -51,8 +51,9 @@ def add_to_inbox(
             next_attempt_at=now,
         )
         .on_conflict_do_nothing(index_elements=["source", "delivery_id"])
+        .returning(WebhookInbox.id)
     )
-    return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+    return session.execute(stmt).first() is not None
 
 
 def fail_exhausted(session: Session, *, now: datetime, max_attempts: int) -> int:
