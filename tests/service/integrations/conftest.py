@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -123,8 +124,9 @@ class FakeHelpdesk:
         self.script.extend([(status, headers or {}, stall)] * times)
 
 
-@pytest.fixture
-def helpdesk() -> Iterator[FakeHelpdesk]:
+@contextlib.contextmanager
+def fake_helpdesk() -> Iterator[FakeHelpdesk]:
+    """A :class:`FakeHelpdesk` served by a thread on a free loopback port."""
     fake = FakeHelpdesk()
 
     class Handler(BaseHTTPRequestHandler):
@@ -174,3 +176,9 @@ def helpdesk() -> Iterator[FakeHelpdesk]:
     server.shutdown()
     server.server_close()
     thread.join(timeout=5)
+
+
+@pytest.fixture
+def helpdesk() -> Iterator[FakeHelpdesk]:
+    with fake_helpdesk() as fake:
+        yield fake
