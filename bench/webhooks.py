@@ -1,47 +1,77 @@
 """Webhooks: receipt rate and latency, then how fast the inbox is scored and written back.
 
 Starts the service (1 worker, SQLite in a fresh temporary folder or ``--database-url``) with one
-generic (Standard Webhooks) integration that writes back to a receiver on loopback answering 200.
-Posts ``--count`` signed webhooks, each a new 100-word English ticket, from ``--connections``
-concurrent clients, and reports: the 202s per second and their p50/p99 latency; the time from
-the first post until every ticket is stored (inbox rows done) and until every decision is
-delivered to the receiver.
+generic (Standard Webhooks) integration that writes back to a receiver on loopback answering
+200. wrk (Debian package ``wrk``) posts signed webhooks, each a new 100-word English ticket
+(signed beforehand, cycled through by the Lua script), from 32 connections for ``--seconds``;
+beside it, in the same run, ``POST /v1/score`` with the same tickets stored is the reference.
+Reported: 202s per second with p50/p99, and the time from the first webhook until every ticket
+received is scored and stored (its inbox row done) and until every decision has reached the
+receiver.
 
-    python bench/webhooks.py [--count 2000] [--connections 32] [--database-url URL]
+    python bench/webhooks.py [--seconds 5] [--database-url URL]
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import base64
 import hashlib
 import hmac
 import json
-import os
 import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import httpx
-from common import machine, seed_rows, server, tickets_of_words
+from common import machine, run_wrk, seed_rows, server, tickets_of_words
 from sqlalchemy import create_engine, text
 
 KEY = b"bench standard webhooks key 32by"
 SECRET = "whsec_" + base64.b64encode(KEY).decode()
+REQUESTS = 6000  # signed beforehand; more than one run sends, so none repeats
+
+WEBHOOK_LUA = """
+counter = 0
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+reqs = {%s}
+request = function()
+  counter = counter + 1
+  local r = reqs[(counter - 1) %% #reqs + 1]
+  wrk.headers["webhook-id"] = r[1]
+  wrk.headers["webhook-timestamp"] = r[2]
+  wrk.headers["webhook-signature"] = r[3]
+  return wrk.format(nil, "/v1/webhooks/bench", nil, r[4])
+end
+"""
+
+SCORE_LUA = """
+counter = 0
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+texts = {%s}
+request = function()
+  counter = counter + 1
+  return wrk.format(nil, "/v1/score", nil, '{"id": "s-' .. counter .. '", "text": ' .. texts[(counter - 1) %% #texts + 1] .. '}')
+end
+"""
 
 
-def signed(i: int, body: bytes) -> dict[str, str]:
-    webhook_id, stamp = f"msg_{i}", str(int(time.time()))
-    mac = hmac.new(KEY, f"{webhook_id}.{stamp}.".encode() + body, hashlib.sha256).digest()
-    return {
-        "webhook-id": webhook_id,
-        "webhook-timestamp": stamp,
-        "webhook-signature": "v1," + base64.b64encode(mac).decode(),
-        "content-type": "application/json",
-    }
+def lua_string(value: str) -> str:
+    return "[==[" + value + "]==]"
+
+
+def webhook_script(texts: list[str]) -> str:
+    stamp = str(int(time.time()))
+    entries = []
+    for i, t in enumerate(texts):
+        body = json.dumps({"type": "ticket.created", "data": {"id": f"B-{i}", "text": t}})
+        mac = hmac.new(KEY, f"msg_{i}.{stamp}.".encode() + body.encode(), hashlib.sha256).digest()
+        signature = "v1," + base64.b64encode(mac).decode()
+        entries.append("{" + ",".join(lua_string(v) for v in (f"msg_{i}", stamp, signature, body)) + "}")
+    return WEBHOOK_LUA % ",".join(entries)
 
 
 def receiver() -> tuple[ThreadingHTTPServer, list[float]]:
@@ -64,45 +94,17 @@ def receiver() -> tuple[ThreadingHTTPServer, list[float]]:
     return httpd, arrivals
 
 
-async def post_all(port: int, bodies: list[bytes], connections: int) -> list[float]:
-    latencies: list[float] = []
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for i in range(len(bodies)):
-        queue.put_nowait(i)
-    limits = httpx.Limits(max_connections=connections)
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=60) as client:
-
-        async def worker() -> None:
-            while not queue.empty():
-                i = queue.get_nowait()
-                started = time.perf_counter()
-                response = await client.post(
-                    "/v1/webhooks/bench", content=bodies[i], headers=signed(i, bodies[i])
-                )
-                latencies.append(time.perf_counter() - started)
-                if response.status_code != 202:
-                    raise RuntimeError(f"webhook answered {response.status_code}: {response.text}")
-
-        await asyncio.gather(*(worker() for _ in range(connections)))
-    return latencies
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--count", type=int, default=2000)
-    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--database-url", default=None, help="Default: SQLite in a temporary folder.")
     args = parser.parse_args()
-    texts = [str(r["text"]) for r in seed_rows() if r["language"] == "en"]
-    ticket_texts = tickets_of_words(texts, 100, args.count)
-    bodies = [
-        json.dumps({"type": "ticket.created", "data": {"id": f"B-{i}", "text": t}}).encode()
-        for i, t in enumerate(ticket_texts)
-    ]
+    texts = tickets_of_words([str(r["text"]) for r in seed_rows() if r["language"] == "en"], 100, REQUESTS)
     httpd, arrivals = receiver()
     print(f"machine: {machine()}")
+    where = "PostgreSQL" if args.database_url else "SQLite"
     with tempfile.TemporaryDirectory() as data_dir:
         url = args.database_url or f"sqlite:///{data_dir}/triage.db"
         integration = {
@@ -115,13 +117,17 @@ def main() -> None:
             "TRIAGE_DATABASE_URL": url,
             "TRIAGE_INTEGRATIONS": json.dumps({"bench": integration}),
             "TRIAGE_LOG_LEVEL": "warning",
-            **({"TRIAGE_INBOX_POLL_SECONDS": os.environ["BENCH_POLL"]} if "BENCH_POLL" in os.environ else {}),
         }
         engine = create_engine(url)
         with server("service.main:create_app", 1, ready_path="/readyz", env=env) as (port, _):
+            reference = run_wrk(
+                port, SCORE_LUA % ",".join(lua_string(json.dumps(t)) for t in texts[:500]), args.seconds, 32
+            )
             started = time.monotonic()
-            latencies = sorted(asyncio.run(post_all(port, bodies, args.connections)))
-            received = time.monotonic() - started
+            hooks = run_wrk(port, webhook_script(texts), args.seconds, 32)
+            sent_for = time.monotonic() - started
+            with engine.connect() as conn:
+                received = conn.execute(text("SELECT count(*) FROM webhook_inbox")).scalar() or 0
             stored_at = delivered_at = None
             while stored_at is None or delivered_at is None:
                 with engine.connect() as conn:
@@ -130,21 +136,23 @@ def main() -> None:
                     ).scalar()
                 if stored_at is None and pending == 0:
                     stored_at = time.monotonic() - started
-                if delivered_at is None and len(arrivals) >= args.count:
+                if delivered_at is None and len(arrivals) >= received:
                     delivered_at = max(arrivals) - started
                 if time.monotonic() - started > 600:
                     raise RuntimeError("not done within 10 minutes")
                 time.sleep(0.05)
         engine.dispose()
     httpd.shutdown()
-    where = "PostgreSQL" if args.database_url else "SQLite"
-    p50, p99 = latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99)]
-    print(f"{args.count} webhooks, {args.connections} connections, 1 worker, {where}")
+    print(f"1 worker, {where}, 32 connections, {args.seconds} s, 100-word tickets")
     print(
-        f"receipt: {args.count / received:,.0f} webhooks/s (202 after commit), p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms"
+        f"POST /v1/webhooks (202 after the inbox commit): {hooks['rps']:,.0f}/s, p50 {hooks['p50']:.1f} ms, "
+        f"p99 {hooks['p99']:.1f} ms | reference POST /v1/score stored: {reference['rps']:,.0f}/s, "
+        f"p50 {reference['p50']:.1f} ms, p99 {reference['p99']:.1f} ms"
     )
-    print(f"all stored after {stored_at:.1f} s ({args.count / stored_at:,.0f} tickets/s from the first post)")
-    print(f"all written back after {delivered_at:.1f} s ({args.count / delivered_at:,.0f} deliveries/s)")
+    print(
+        f"{received} webhooks sent in {sent_for:.1f} s: all scored and stored after {stored_at:.1f} s, "
+        f"all written back after {delivered_at:.1f} s ({received / delivered_at:,.0f} tickets/s end to end)"
+    )
 
 
 if __name__ == "__main__":

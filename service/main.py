@@ -26,6 +26,7 @@ from service.errors import install_error_handlers
 from service.integrations.inbox import InboxProcessor, process_inbox
 from service.integrations.router import WEBHOOK_PATH
 from service.integrations.router import router as integrations_router
+from service.integrations.service import InboxWriter
 from service.integrations.writeback import DeliverySender, send_deliveries
 from service.lifecycle import pause
 from service.model.bundle import load_bundle, resolve_bundle_dir
@@ -268,6 +269,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             follows_registry=follow,
         )
         app.state.store = store
+        if store is not None:
+            app.state.inbox = InboxWriter(store.sessions)
+            app.state.inbox.start()
         if store is None:
             logger.warning("storage is off: scored tickets are not kept (TRIAGE_STORAGE=false)")
         if settings.auth == "required" and store is not None:
@@ -300,6 +304,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 logger.error("background work did not stop within 60 s")
             if shadow is not None:
                 shadow.stop()
+            if app.state.inbox is not None:
+                app.state.inbox.stop()
+                app.state.inbox = None
             app.state.scorer = None
             if store is not None:
                 store.stop()
@@ -315,6 +322,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.next_scorer = None  # (scorer, unix time): the champion to switch to, loaded in full
     app.state.shadow = None
     app.state.store = None
+    app.state.inbox = None  # the webhook inbox's writer thread, with storage
     app.state.keys = None
     app.state.settings = settings
     app.openapi = lambda: _openapi_with_keys(app)  # type: ignore[method-assign]

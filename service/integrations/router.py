@@ -1,20 +1,20 @@
 """``POST /v1/webhooks/{source}``: helpdesk webhooks, authenticated by their signatures, not by keys.
 
 The body is read raw, since the signature is over the exact bytes sent. The route does no
-scoring (the inbox does), so it is a plain ``def`` in the thread pool like the other routes
-that only touch the database.
+scoring (the inbox does): it checks the signature on the event loop and awaits the inbox
+writer's commit (see ``service.integrations.service``).
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
 
-from service.deps import SessionDep
-from service.errors import ERROR_RESPONSES, ErrorResponse
-from service.integrations import service
+from service.errors import ERROR_RESPONSES, ErrorResponse, StorageDisabledError
 from service.integrations.schemas import WebhookReceipt
+from service.integrations.service import InboxWriter, read_webhook
 
 router = APIRouter(prefix="/v1", tags=["integrations"], responses=ERROR_RESPONSES)
 WEBHOOK_PATH = "/v1/webhooks/{source}"
@@ -47,19 +47,25 @@ RawBody = Annotated[bytes, Depends(raw_body)]
         }
     },
 )
-def receive_webhook(
+async def receive_webhook(
     request: Request,
-    session: SessionDep,
     body: RawBody,
     source: Annotated[str, Path(max_length=64, description="The integration's name in TRIAGE_INTEGRATIONS.")],
 ) -> WebhookReceipt:
     """Verify a helpdesk's webhook, store the ticket event in the inbox, and acknowledge it (202)."""
-    settings = request.app.state.settings
-    return service.receive_webhook(
-        session=session,
-        integrations=settings.integrations,
+    state = request.app.state
+    writer: InboxWriter | None = getattr(state, "inbox", None)
+    if writer is None:
+        raise StorageDisabledError("storage is off (TRIAGE_STORAGE=false): webhooks cannot be kept")
+    delivery_id, event = read_webhook(
+        integrations=state.settings.integrations,
         source=source,
         headers=request.headers,
         body=body,
-        tolerance=settings.webhook_tolerance_seconds,
+        tolerance=state.settings.webhook_tolerance_seconds,
+        now=datetime.now(UTC),
     )
+    if event is None:
+        return WebhookReceipt(status="ignored", delivery_id=delivery_id)
+    added = await writer.add(source=source, delivery_id=delivery_id, event=event)
+    return WebhookReceipt(status="accepted" if added else "duplicate", delivery_id=delivery_id)

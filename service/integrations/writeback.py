@@ -158,6 +158,9 @@ class DeliverySender:
         with write_turn(self._engine), self.sessions() as session:
             claimed = repository.claim_deliveries(session, now=now, until=lease, limit=BATCH)
             session.commit()
+        # The outcomes are recorded together after the batch: one commit rather than one per
+        # delivery. A crash before it re-sends the batch once the lease runs out (PUTs of state).
+        settled: list[tuple[int, int, dict[str, Any]]] = []
         for delivery_id, name, external_id, decision, attempts, revision in claimed:
             report.ids.append(delivery_id)
             integration = self.settings.integrations.get(name)
@@ -165,8 +168,7 @@ class DeliverySender:
             if stop() or (breaker is not None and not breaker.allow(now.timestamp())):
                 # Not attempted: it waits for the breaker's cool-down (or the next pass), uncounted.
                 at = now if breaker is None or stop() else datetime.fromtimestamp(breaker.reopens_at(), UTC)
-                self._settle(delivery_id, revision, {"next_attempt_at": at})
-                report.waiting += 1
+                settled.append((delivery_id, revision, {"next_attempt_at": at}))
                 continue
             outcome = self._send(integration, name, external_id, decision, delivery_id, revision, now)
             if breaker is not None:
@@ -185,31 +187,28 @@ class DeliverySender:
                 values.update(status="delivered", delivered_at=now)
             elif outcome.status == "dead" or tried >= self.settings.delivery_max_attempts:
                 values.update(status="dead", dead_at=now)
+                self.log.warning(
+                    "delivery dead", integration=name, attempts=tried, last_status=outcome.http_status
+                )
             else:
                 wait = self.backoff(tried)
                 if outcome.retry_after is not None:
                     wait = max(wait, min(outcome.retry_after, self.settings.delivery_retry_after_max_seconds))
                 values.update(status="retrying", next_attempt_at=now + timedelta(seconds=wait))
-            if not self._settle(delivery_id, revision, values):
-                report.superseded += 1
-            elif values["status"] == "delivered":
-                report.delivered += 1
-            elif values["status"] == "dead":
-                report.dead += 1
-                self.log.warning(
-                    "delivery dead", integration=name, attempts=tried, last_status=outcome.http_status
-                )
-            else:
-                report.retrying += 1
+            settled.append((delivery_id, revision, values))
+        if settled:
+            with write_turn(self._engine), self.sessions() as session:
+                for delivery_id, revision, values in settled:
+                    if not repository.settle_delivery(
+                        session, delivery_id=delivery_id, revision=revision, values=values
+                    ):
+                        report.superseded += 1
+                    elif "status" not in values:
+                        report.waiting += 1
+                    else:
+                        setattr(report, values["status"], getattr(report, values["status"]) + 1)
+                session.commit()
         return report
-
-    def _settle(self, delivery_id: int, revision: int, values: dict[str, Any]) -> bool:
-        with write_turn(self._engine), self.sessions() as session:
-            done = repository.settle_delivery(
-                session, delivery_id=delivery_id, revision=revision, values=values
-            )
-            session.commit()
-        return done
 
     def _send(
         self,

@@ -3,6 +3,8 @@ and the deliveries queued in the same transaction as the tickets."""
 
 from __future__ import annotations
 
+import json
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -176,3 +178,38 @@ def test_old_rows_are_purged(db_sessions: sessionmaker[Session], scorer: Scorer)
     fresh = processor(db_sessions, scorer, text_retention_days=1)
     fresh.run_once(NOW + timedelta(days=2))
     assert rows(db_sessions, WebhookInbox) == []
+
+
+def test_workers_claiming_together_process_each_row_once(
+    db_sessions: sessionmaker[Session], scorer: Scorer
+) -> None:
+    with db_sessions() as session:
+        for i in range(240):
+            ticket = {"id": f"T-{i}", "source": "acme", "text": f"Where is my order {i}? It has not arrived."}
+            repository.add_to_inbox(
+                session,
+                source="acme",
+                delivery_id=f"m{i}",
+                event="ticket.created",
+                external_id=f"T-{i}",
+                ticket=json.dumps(ticket),
+                now=NOW,
+            )
+        session.commit()
+    workers = [processor(db_sessions, scorer) for _ in range(3)]
+    claimed: list[int] = []
+
+    def drain(worker: InboxProcessor) -> None:
+        while (n := worker.run_once(NOW)) > 0:
+            claimed.append(n)
+
+    threads = [threading.Thread(target=drain, args=(w,)) for w in workers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(claimed) == 240  # no row claimed twice
+    tickets = rows(db_sessions, TicketRecord)
+    assert len(tickets) == 240 and all(t.times_scored == 1 for t in tickets)
+    assert all(r.status == "done" and r.attempts == 1 for r in rows(db_sessions, WebhookInbox))
+    assert len(rows(db_sessions, Delivery)) == 240
