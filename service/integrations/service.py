@@ -126,12 +126,7 @@ class InboxWriter:
                     stop = True
                     break
                 group.append(more)
-            done: list[_Answer]
-            try:
-                outcomes = self._commit(group)
-                done = [(r, added, None) for r, added in zip(group, outcomes, strict=True)]
-            except BaseException as exc:  # every waiter hears of it (a 500: nothing was accepted)
-                done = [(r, None, exc) for r in group]
+            done = self._commit_group(group)
             by_loop: dict[
                 asyncio.AbstractEventLoop, list[tuple[_Receipt, bool | None, BaseException | None]]
             ] = {}
@@ -142,6 +137,22 @@ class InboxWriter:
                     loop.call_soon_threadsafe(_answer_all, items)
             if stop:
                 return
+
+    def _commit_group(self, group: list[_Receipt]) -> list[_Answer]:
+        """One transaction for the group; if it fails, one each, so that one bad row fails only
+        its own webhook (a 500: not accepted, so the helpdesk sends it again)."""
+        try:
+            return [(r, added, None) for r, added in zip(group, self._commit(group), strict=True)]
+        except BaseException as exc:
+            if len(group) == 1:
+                return [(group[0], None, exc)]
+        done: list[_Answer] = []
+        for receipt in group:
+            try:
+                done.append((receipt, self._commit([receipt])[0], None))
+            except BaseException as exc:
+                done.append((receipt, None, exc))
+        return done
 
     def _commit(self, group: list[_Receipt]) -> list[bool]:
         with write_turn(self._engine), self.sessions() as session:

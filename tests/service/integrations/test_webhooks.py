@@ -228,3 +228,34 @@ async def test_the_inbox_outlives_the_worker_that_received(
 async def test_app_without_integrations_answers_404(client: httpx.AsyncClient) -> None:
     response = await client.post("/v1/webhooks/zendesk", content=b"{}")
     assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
+
+
+async def test_one_bad_row_fails_only_its_own_webhook(
+    db_sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service.integrations import repository
+    from service.integrations.providers import parse
+    from service.integrations.service import InboxWriter
+
+    real = repository.add_to_inbox
+
+    def add(session: Session, **row: Any) -> bool:
+        if row["delivery_id"] == "poison":
+            raise ValueError("cannot store this one")
+        return real(session, **row)
+
+    monkeypatch.setattr(repository, "add_to_inbox", add)
+    event = parse(provider="generic", source="acme", body=payload("generic_ticket_created"))
+    assert event is not None
+    writer = InboxWriter(db_sessions)
+    writer.start()
+    try:
+        outcomes = await asyncio.gather(
+            *(writer.add(source="acme", delivery_id=d, event=event) for d in ("a", "poison", "b", "a")),
+            return_exceptions=True,
+        )
+    finally:
+        writer.stop()
+    assert outcomes[0] is True and outcomes[2] is True and outcomes[3] is False
+    assert isinstance(outcomes[1], ValueError)
+    assert sorted(row.delivery_id for row in inbox(db_sessions)) == ["a", "b"]
