@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 
 from service.config import Settings
 from service.integrations import repository
+from service.integrations.metrics import INBOX
 from service.lifecycle import pause
 from service.scoring.engine import Scorer
 from service.scoring.schemas import TicketScore, TicketScoreRequest
@@ -112,6 +113,7 @@ class InboxProcessor:
             self._retry_later(failures, now)
         if scored and self.answered is not None:
             self.answered([(ticket, result) for _, _, ticket, result in scored])
+        INBOX.labels("stored").inc(len(scored))
         if claimed:
             self.log.info("inbox processed", claimed=len(claimed), stored=len(scored), failed=len(failures))
         return len(claimed)
@@ -145,10 +147,12 @@ class InboxProcessor:
             with write_turn(self._engine), self.sessions() as session:
                 for row_id, attempts, error in failures:
                     wait = min(base * 2 ** max(attempts - 1, 0), 3600.0)
+                    failed = attempts >= self.settings.inbox_max_attempts
+                    INBOX.labels("failed" if failed else "retry").inc()
                     repository.retry_inbox(
                         session,
                         row_id=row_id,
-                        failed=attempts >= self.settings.inbox_max_attempts,
+                        failed=failed,
                         next_at=now + timedelta(seconds=wait),
                         error=error,
                     )

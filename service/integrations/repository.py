@@ -144,11 +144,26 @@ def purge_inbox(session: Session, *, before: datetime) -> int:
     return int(gone or 0)
 
 
-def inbox_rows(session: Session, *, source: str | None = None) -> list[WebhookInbox]:
-    query = select(WebhookInbox).order_by(WebhookInbox.id)
+def inbox_rows(
+    session: Session, *, source: str | None = None, status: str | None = None, limit: int | None = None
+) -> list[WebhookInbox]:
+    """Inbox rows, newest first."""
+    query = select(WebhookInbox).order_by(WebhookInbox.id.desc()).limit(limit)
     if source is not None:
         query = query.where(WebhookInbox.source == source)
+    if status is not None:
+        query = query.where(WebhookInbox.status == status)
     return list(session.scalars(query))
+
+
+def requeue_failed(session: Session, *, now: datetime, source: str | None) -> int:
+    """Failed rows that still hold their ticket back to pending, with fresh attempts."""
+    query = update(WebhookInbox).where(WebhookInbox.status == "failed", WebhookInbox.ticket.is_not(None))
+    if source is not None:
+        query = query.where(WebhookInbox.source == source)
+    stmt = query.values(status="pending", attempts=0, next_attempt_at=now, claimed_until=None)
+    result = session.execute(stmt, execution_options={"synchronize_session": False})
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def store_scored(session: Session, *, writer: BulkWriter, rows: list[tuple[Any, ...]], now: datetime) -> None:

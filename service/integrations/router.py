@@ -12,7 +12,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
 
-from service.errors import ERROR_RESPONSES, ErrorResponse, StorageDisabledError
+from service.errors import ERROR_RESPONSES, ErrorResponse, StorageDisabledError, TriageError
+from service.integrations.metrics import WEBHOOKS
 from service.integrations.schemas import WebhookReceipt
 from service.integrations.service import InboxWriter, read_webhook
 
@@ -57,15 +58,23 @@ async def receive_webhook(
     writer: InboxWriter | None = getattr(state, "inbox", None)
     if writer is None:
         raise StorageDisabledError("storage is off (TRIAGE_STORAGE=false): webhooks cannot be kept")
-    delivery_id, event = read_webhook(
-        integrations=state.settings.integrations,
-        source=source,
-        headers=request.headers,
-        body=body,
-        tolerance=state.settings.webhook_tolerance_seconds,
-        now=datetime.now(UTC),
-    )
+    label = source if source in state.settings.integrations else "unknown"
+    try:
+        delivery_id, event = read_webhook(
+            integrations=state.settings.integrations,
+            source=source,
+            headers=request.headers,
+            body=body,
+            tolerance=state.settings.webhook_tolerance_seconds,
+            now=datetime.now(UTC),
+        )
+    except TriageError:
+        WEBHOOKS.labels(label, "refused").inc()
+        raise
     if event is None:
+        WEBHOOKS.labels(label, "ignored").inc()
         return WebhookReceipt(status="ignored", delivery_id=delivery_id)
     added = await writer.add(source=source, delivery_id=delivery_id, event=event)
-    return WebhookReceipt(status="accepted" if added else "duplicate", delivery_id=delivery_id)
+    status = "accepted" if added else "duplicate"
+    WEBHOOKS.labels(label, status).inc()
+    return WebhookReceipt(status=status, delivery_id=delivery_id)

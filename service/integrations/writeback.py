@@ -36,6 +36,7 @@ from starlette.concurrency import run_in_threadpool
 
 from service.config import Integration, Settings
 from service.integrations import repository
+from service.integrations.metrics import BREAKER_OPEN, DELIVERIES
 from service.integrations.providers import writeback
 from service.lifecycle import pause
 from service.storage.database import write_turn
@@ -161,6 +162,7 @@ class DeliverySender:
         # The outcomes are recorded together after the batch: one commit rather than one per
         # delivery. A crash before it re-sends the batch once the lease runs out (PUTs of state).
         settled: list[tuple[int, int, dict[str, Any]]] = []
+        names = {row[0]: row[1] for row in claimed}
         for delivery_id, name, external_id, decision, attempts, revision in claimed:
             report.ids.append(delivery_id)
             integration = self.settings.integrations.get(name)
@@ -202,12 +204,14 @@ class DeliverySender:
                     if not repository.settle_delivery(
                         session, delivery_id=delivery_id, revision=revision, values=values
                     ):
-                        report.superseded += 1
-                    elif "status" not in values:
-                        report.waiting += 1
+                        outcome_name = "superseded"
                     else:
-                        setattr(report, values["status"], getattr(report, values["status"]) + 1)
+                        outcome_name = values.get("status", "waiting")
+                    setattr(report, outcome_name, getattr(report, outcome_name) + 1)
+                    DELIVERIES.labels(names[delivery_id], outcome_name).inc()
                 session.commit()
+        for name, breaker in self.breakers.items():
+            BREAKER_OPEN.labels(name).set(0 if breaker.state == "closed" else 1)
         return report
 
     def _send(

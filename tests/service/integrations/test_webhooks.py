@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -27,6 +28,10 @@ from tests.service.integrations.conftest import (
 )
 
 pytestmark = pytest.mark.anyio
+
+
+def counted(source: str, status: str) -> float:
+    return REGISTRY.get_sample_value("triage_webhooks_total", {"source": source, "status": status}) or 0.0
 
 
 @asynccontextmanager
@@ -103,6 +108,7 @@ async def test_a_repeated_delivery_is_acknowledged_and_processed_once(
     settings: Settings, database_url: str, db_sessions: sessionmaker[Session]
 ) -> None:
     body = payload("zammad_ticket_created")
+    before = counted("zammad", "accepted"), counted("zammad", "duplicate")
     async with running(settings, database_url) as client:
         first = await client.post(
             "/v1/webhooks/zammad", content=body, headers=zammad_headers(body, delivery="dlv-1")
@@ -121,6 +127,7 @@ async def test_a_repeated_delivery_is_acknowledged_and_processed_once(
         await until(lambda: ticket(db_sessions, "freshdesk", "4417") is not None)
         await asyncio.sleep(0.2)
     assert len(inbox(db_sessions)) == 2
+    assert (counted("zammad", "accepted"), counted("zammad", "duplicate")) == (before[0] + 1, before[1] + 1)
     stored = ticket(db_sessions, "zammad", "512")
     assert stored is not None and stored.times_scored == 1
 
@@ -129,6 +136,7 @@ async def test_refusals_store_nothing(
     settings: Settings, database_url: str, db_sessions: sessionmaker[Session]
 ) -> None:
     body = payload("zendesk_ticket_created")
+    refused = counted("zendesk", "refused"), counted("unknown", "refused")
     async with running(settings, database_url) as client:
         cases = [
             ("zendesk", body.replace(b"third", b"fifth"), zendesk_headers(body), 401, "bad_signature"),
@@ -159,6 +167,7 @@ async def test_refusals_store_nothing(
         assert (response.status_code, response.json()["status"]) == (202, "ignored")
         await asyncio.sleep(0.2)
     assert count(db_sessions, WebhookInbox) == 0 and count(db_sessions, TicketRecord) == 0
+    assert (counted("zendesk", "refused"), counted("unknown", "refused")) == (refused[0] + 6, refused[1] + 1)
 
 
 async def test_an_updated_ticket_updates_its_record_with_one_queue_item(

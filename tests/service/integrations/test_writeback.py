@@ -11,6 +11,7 @@ from email.utils import format_datetime
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -102,6 +103,12 @@ def test_429_retry_after_is_honoured(
     db_sessions: sessionmaker[Session], sender: DeliverySender, helpdesk: FakeHelpdesk
 ) -> None:
     enqueue(db_sessions, "zendesk", "1")
+    before = (
+        REGISTRY.get_sample_value(
+            "triage_deliveries_total", {"integration": "zendesk", "outcome": "retrying"}
+        )
+        or 0
+    )
     helpdesk.answer(429, {"Retry-After": "20"})
     assert sender.run_once(NOW).retrying == 1
     (d,) = deliveries(db_sessions)
@@ -119,6 +126,10 @@ def test_429_retry_after_is_honoured(
     assert aware(d.next_attempt_at) == NOW + timedelta(seconds=45)
     assert sender.run_once(NOW + timedelta(seconds=45)).delivered == 1
     assert len(helpdesk.requests) == 3
+    after = REGISTRY.get_sample_value(
+        "triage_deliveries_total", {"integration": "zendesk", "outcome": "retrying"}
+    )
+    assert after == before + 2
 
 
 def test_500s_back_off_exponentially_then_deliver(
@@ -223,6 +234,7 @@ def test_the_breaker_opens_and_half_opens(
     # Three failures in a row open Zendesk's breaker: the other two wait, unattempted; Zammad is unaffected.
     assert (report.retrying, report.waiting, report.delivered) == (3, 2, 1)
     assert sender.breakers["zendesk"].state == "open" and sender.breakers["zammad"].state == "closed"
+    assert REGISTRY.get_sample_value("triage_breaker_open", {"integration": "zendesk"}) == 1
     waiting = [d for d in deliveries(db_sessions) if d.attempts == 0 and d.integration == "zendesk"]
     assert len(waiting) == 2 and all(aware(d.next_attempt_at) == NOW + timedelta(seconds=30) for d in waiting)
     assert len(helpdesk.requests) == 4

@@ -1,6 +1,9 @@
-"""``triage deliveries list|retry``: the write-back to the helpdesks, and its dead letters.
+"""``triage deliveries list|retry`` and ``triage inbox list|retry``: the helpdesk integrations.
 
-``retry`` puts the dead letters back to pending with fresh attempts and sends them from here,
+``inbox retry`` puts the webhooks whose scoring failed back in the inbox, for the service's
+workers to score again (scoring needs the serving model, which lives in the service).
+
+``deliveries retry`` puts the dead letters back to pending with fresh attempts and sends them from here,
 with the service's own sender (retries, backoff, ``Retry-After`` and breaker included), until
 each is delivered or dead again, or ``--wait`` runs out; whatever is still retrying then is
 left to the service's workers. Claims are leases, so this and a running service never send
@@ -104,3 +107,42 @@ def deliveries_retry(
     )
     if counts["dead"]:
         raise typer.Exit(1)
+
+
+inbox_app = typer.Typer(help="Webhooks received: list, retry the failed ones.", no_args_is_help=True)
+
+
+class InboxStatus(StrEnum):
+    pending = "pending"
+    processing = "processing"
+    done = "done"
+    failed = "failed"
+
+
+@inbox_app.command("list")
+def inbox_list(
+    status: Annotated[InboxStatus | None, typer.Option(help="Only this status.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many, newest first.")] = 100,
+) -> None:
+    """Source, delivery id, ticket, event, status, attempts, last error, received."""
+    from service.integrations.repository import inbox_rows
+
+    with _sessions()() as session:
+        rows = inbox_rows(session, status=status.value if status else None, limit=limit)
+    for r in rows:
+        typer.echo(
+            f"{r.id}\t{r.source}\t{r.delivery_id}\t{r.external_id}\t{r.event}\t{r.status}\t"
+            f"attempts {r.attempts}\t{r.last_error or '-'}\t{r.received_at:%Y-%m-%d %H:%M:%S}"
+        )
+    typer.echo(f"{len(rows)} row(s)", err=True)
+
+
+@inbox_app.command("retry")
+def inbox_retry(source: Annotated[str | None, typer.Option(help="Only this source's rows.")] = None) -> None:
+    """Put the failed webhooks back for the service to score again (fresh attempts)."""
+    from service.integrations.repository import requeue_failed
+
+    with _sessions()() as session:
+        count = requeue_failed(session, now=datetime.now(UTC), source=source)
+        session.commit()
+    typer.echo(f"{count} failed webhook(s) back in the inbox; the service's workers score them next")

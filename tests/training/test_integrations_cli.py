@@ -1,4 +1,4 @@
-"""``triage deliveries list|retry``: dead letters drained against a fake helpdesk on loopback."""
+"""``triage deliveries list|retry`` and ``triage inbox list|retry``: dead letters and failed webhooks."""
 
 from __future__ import annotations
 
@@ -93,3 +93,41 @@ def test_retry_reports_letters_that_die_again(data_dir: Path, helpdesk: FakeHelp
     assert result.exit_code == 1
     assert "re-sent 1 dead letter(s): 0 delivered, 1 dead again" in result.output
     assert runner.invoke(app, ["deliveries", "retry", "--integration", "nope"]).exit_code == 1
+
+
+def test_inbox_retry_puts_failed_webhooks_back(data_dir: Path) -> None:
+    url = f"sqlite:///{data_dir / 'triage.db'}"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(url)
+    upgrade(engine, url)
+    now = datetime.now(UTC)
+    with session_factory(engine)() as session:
+        for i in range(2):
+            repository.add_to_inbox(
+                session,
+                source="acme",
+                delivery_id=f"m{i}",
+                event="ticket.created",
+                external_id=f"T{i}",
+                ticket="{}",
+                now=now,
+            )
+        session.flush()
+        first = repository.inbox_rows(session)[-1]
+        repository.retry_inbox(session, row_id=first.id, failed=True, next_at=now, error="ValidationError")
+        session.commit()
+    listed = runner.invoke(app, ["inbox", "list", "--status", "failed"])
+    assert (
+        listed.exit_code == 0
+        and "\tT0\t" in listed.output
+        and "ValidationError" in listed.output
+        and "T1" not in listed.output
+    )
+    result = runner.invoke(app, ["inbox", "retry"])
+    assert result.exit_code == 0 and result.output.startswith("1 failed webhook(s) back in the inbox")
+    with session_factory(engine)() as session:
+        assert sorted((r.external_id, r.status, r.attempts) for r in repository.inbox_rows(session)) == [
+            ("T0", "pending", 0),
+            ("T1", "pending", 0),
+        ]
+    engine.dispose()
