@@ -124,7 +124,7 @@ def test_inbox_retry_puts_failed_webhooks_back(data_dir: Path) -> None:
         and "T1" not in listed.output
     )
     result = runner.invoke(app, ["inbox", "retry"])
-    assert result.exit_code == 0 and result.output.startswith("1 failed webhook(s) back in the inbox")
+    assert result.exit_code == 0 and "\n1 failed webhook(s) back in the inbox" in "\n" + result.output
     with session_factory(engine)() as session:
         assert sorted((r.external_id, r.status, r.attempts) for r in repository.inbox_rows(session)) == [
             ("T0", "pending", 0),
