@@ -128,10 +128,13 @@ def parse_zendesk(source: str, payload: dict[str, Any]) -> TicketEvent | None:
         if not kind.startswith("zen:event-type:ticket."):
             return None
         detail = _obj(payload.get("detail"), "detail")
-        comment = _obj(payload.get("event") or {}, "event").get("comment") or {}
-        said = _str(_obj(comment, "event.comment").get("body"), "event.comment.body")
-        if comment.get("is_public") is False:
-            said = None
+        comment = _obj(_obj(payload.get("event") or {}, "event").get("comment") or {}, "event.comment")
+        author = comment.get("author")
+        if comment and (
+            comment.get("is_public") is False or (isinstance(author, dict) and author.get("is_staff"))
+        ):
+            return None  # an agent's reply or an internal note: the customer said nothing new
+        said = _str(comment.get("body"), "event.comment.body")
         via = detail.get("via")
         ticket = _ticket(
             source=source,

@@ -26,6 +26,13 @@ def test_zendesk_event_created_and_comment_added() -> None:
     assert updated.ticket.text.endswith("I am going to the ombudsman.")
 
 
+@pytest.mark.parametrize("change", [{"is_public": False}, {"author": {"id": "9873843", "is_staff": True}}])
+def test_zendesk_agent_comments_are_ignored(change: dict[str, object]) -> None:
+    event = json.loads(payload("zendesk_comment_added"))
+    event["event"]["comment"].update(change)
+    assert parse(provider="zendesk", source="zendesk", body=json.dumps(event).encode()) is None
+
+
 def test_zendesk_trigger_shape_and_other_events() -> None:
     trigger = parse(provider="zendesk", source="zendesk", body=payload("zendesk_trigger"))
     assert trigger is not None and trigger.external_id == "90211"
