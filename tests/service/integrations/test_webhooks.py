@@ -17,8 +17,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import Settings
 from service.main import create_app
-from service.storage.tables import QueueItem, TicketRecord, WebhookInbox
+from service.storage.tables import Delivery, QueueItem, TicketRecord, WebhookInbox
 from tests.service.integrations.conftest import (
+    FakeHelpdesk,
     freshdesk_headers,
     integrations,
     payload,
@@ -268,3 +269,30 @@ async def test_one_bad_row_fails_only_its_own_webhook(
     assert outcomes[0] is True and outcomes[2] is True and outcomes[3] is False
     assert isinstance(outcomes[1], ValueError)
     assert sorted(row.delivery_id for row in inbox(db_sessions)) == ["a", "b"]
+
+
+async def test_webhook_in_decision_back_out(
+    settings: Settings, database_url: str, db_sessions: sessionmaker[Session], helpdesk: FakeHelpdesk
+) -> None:
+    """The whole way: a Zendesk webhook, scored by the worker's inbox loop, and the decision PUT on
+    the fake helpdesk by its write-back loop, through a 503 first."""
+    helpdesk.answer(503, {"Retry-After": "0"})
+    body = payload("zendesk_ticket_created")
+    changes = {
+        "integrations": integrations(url=helpdesk.url),
+        "delivery_poll_seconds": 0.05,
+        "delivery_backoff_seconds": 0.01,
+    }
+    async with running(settings, database_url, **changes) as client:
+        assert (
+            await client.post("/v1/webhooks/zendesk", content=body, headers=zendesk_headers(body))
+        ).status_code == 202
+        await until(lambda: len(helpdesk.requests) >= 2)
+    first, second = helpdesk.requests[:2]
+    assert first["path"] == second["path"] == "/api/v2/tickets/81723"
+    assert second["json"] == {
+        "ticket": {"priority": "urgent", "additional_tags": ["triage_human", "triage_urgent"], "group_id": 42}
+    }
+    with db_sessions() as session:
+        (delivery,) = session.scalars(select(Delivery)).all()
+    assert (delivery.status, delivery.attempts, delivery.last_status) == ("delivered", 2, 200)
