@@ -2,15 +2,50 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.access.rate_limits import RateLimits, parse_limit
 from service.monitoring.service import DriftLimits
+
+Provider = Literal["zendesk", "freshdesk", "zammad", "generic"]
+# An integration's name is the ``source`` of its tickets, so it follows the same pattern.
+INTEGRATION_NAME = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+
+
+class Integration(BaseModel):
+    """One helpdesk: how its webhooks are verified and where route decisions are written back.
+
+    ``provider`` defaults to the integration's name when that names a provider. ``url`` is the
+    helpdesk's base URL (``https://acme.zendesk.com``), or for ``generic`` the URL the decision
+    is POSTed to; without it nothing is written back. ``token`` is sent as ``Bearer TOKEN``, or
+    with ``auth: basic`` as HTTP basic credentials ``user:password`` (Zendesk:
+    ``agent@acme.com/token:API_TOKEN``; Freshdesk: ``API_KEY:X``).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: Provider | None = None
+    secret: SecretStr = Field(min_length=1)
+    url: HttpUrl | None = None
+    token: SecretStr | None = None
+    auth: Literal["bearer", "basic"] = "bearer"
+    # The helpdesk group a ticket routed to a person is moved to (Zendesk/Freshdesk/Zammad ids).
+    human_group_id: int | None = None
+
+
+def _standard_webhooks_secret(secret: str) -> bool:
+    prefix, _, key = secret.partition("_")
+    try:
+        return prefix == "whsec" and len(base64.b64decode(key, validate=True)) > 0
+    except binascii.Error:
+        return False
 
 
 class Settings(BaseSettings):
@@ -75,6 +110,41 @@ class Settings(BaseSettings):
     def _a_rate_limit(cls, value: str) -> str:
         parse_limit(value)
         return value
+
+    # Helpdesk integrations, as JSON: {"zendesk": {"secret": "...", "url": "...", "token": "..."}}.
+    integrations: dict[Annotated[str, Field(pattern=INTEGRATION_NAME)], Integration] = Field(
+        default_factory=dict
+    )
+    # Webhooks in: how old a signed timestamp may be, and the inbox's processing.
+    webhook_tolerance_seconds: int = Field(default=300, ge=1, le=3600)
+    inbox_poll_seconds: float = Field(default=1.0, ge=0.01, le=60)
+    inbox_max_attempts: int = Field(default=5, ge=1, le=100)
+    inbox_retry_seconds: float = Field(default=5.0, ge=0, le=3600)
+    # Write-back: retries with exponential backoff and jitter, then the dead-letter state.
+    delivery_poll_seconds: float = Field(default=1.0, ge=0.01, le=60)
+    delivery_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    delivery_max_attempts: int = Field(default=8, ge=1, le=100)
+    delivery_backoff_seconds: float = Field(default=2.0, ge=0, le=3600)
+    delivery_backoff_max_seconds: float = Field(default=600.0, ge=0, le=86400)
+    delivery_retry_after_max_seconds: float = Field(default=3600.0, ge=0, le=86400)
+    # The circuit breaker per integration: open after this many failures in a row, for this long.
+    breaker_failures: int = Field(default=5, ge=1, le=1000)
+    breaker_cooldown_seconds: float = Field(default=60.0, ge=0, le=3600)
+
+    @model_validator(mode="after")
+    def _providers_known(self) -> Settings:
+        for name, integration in list(self.integrations.items()):
+            provider = integration.provider or name
+            if provider not in ("zendesk", "freshdesk", "zammad", "generic"):
+                raise ValueError(
+                    f"integration {name!r}: set its provider (zendesk, freshdesk, zammad, generic)"
+                )
+            if provider == "generic" and not _standard_webhooks_secret(integration.secret.get_secret_value()):
+                raise ValueError(
+                    f"integration {name!r}: a generic secret is whsec_ and base64 (Standard Webhooks)"
+                )
+            self.integrations[name] = integration.model_copy(update={"provider": provider})
+        return self
 
 
 @lru_cache

@@ -23,6 +23,11 @@ from service.access.sessions import purge_sessions
 from service.config import Settings, drift_limits, get_settings, rate_limits
 from service.dashboard.router import router as dashboard_router
 from service.errors import install_error_handlers
+from service.integrations.inbox import InboxProcessor, process_inbox
+from service.integrations.router import WEBHOOK_PATH
+from service.integrations.router import router as integrations_router
+from service.integrations.service import InboxWriter
+from service.integrations.writeback import DeliverySender, send_deliveries
 from service.lifecycle import pause
 from service.model.bundle import load_bundle, resolve_bundle_dir
 from service.monitoring.metrics import watch_drift
@@ -79,6 +84,14 @@ def settle_scorer(app: FastAPI) -> None:
     publish(app, app.state.scorer)
 
 
+def serving_scorer(app: FastAPI) -> Scorer | None:
+    """The scorer a request would get now (a staged champion once its moment has come)."""
+    staged = app.state.next_scorer
+    if staged is not None and time.time() >= staged[1]:
+        return staged[0]  # type: ignore[no-any-return]
+    return app.state.scorer  # type: ignore[no-any-return]
+
+
 def measure_drift(app: FastAPI, store: TicketStore) -> DriftReport:
     """The drift report for the serving model over the configured window."""
     with store.sessions() as session:
@@ -129,8 +142,9 @@ def start_background(
     serving_id: int,
     cache_dir: Path,
 ) -> list[asyncio.Task[None]]:
-    """The loops a worker runs beside requests: retention, drift and, when it follows the
-    registry, the champion and the shadow."""
+    """The loops a worker runs beside requests: retention, drift, the webhook inbox and the
+    write-back when integrations are configured and, when it follows the registry, the champion
+    and the shadow."""
     loops = [
         purge_periodically(store, settings, stop),
         watch_drift(
@@ -140,6 +154,26 @@ def start_background(
             stop=stop,
         ),
     ]
+    if settings.integrations:
+        processor = InboxProcessor(
+            sessions=store.sessions,
+            settings=settings,
+            scorer=lambda: serving_scorer(app),
+            log=logger,
+            answered=shadow.enqueue if shadow is not None else None,
+        )
+        loops.append(
+            process_inbox(
+                processor=processor, poll_seconds=settings.inbox_poll_seconds, stop=stop, log=logger
+            )
+        )
+        if any(integration.url is not None for integration in settings.integrations.values()):
+            sender = DeliverySender(sessions=store.sessions, settings=settings, log=logger)
+            loops.append(
+                send_deliveries(
+                    sender=sender, poll_seconds=settings.delivery_poll_seconds, stop=stop, log=logger
+                )
+            )
     if shadow is not None:
         shadow.start()
         loops.append(
@@ -185,7 +219,8 @@ def _openapi_with_keys(app: FastAPI) -> dict[str, Any]:
             }
         }
         schema["security"] = [{"apiKey": []}]
-        for path in ("/healthz", "/readyz", "/metrics"):  # open in every mode
+        # Open in every mode; webhooks are authenticated by their signatures instead.
+        for path in ("/healthz", "/readyz", "/metrics", WEBHOOK_PATH):
             for operation in schema["paths"].get(path, {}).values():
                 operation["security"] = []
         app.openapi_schema = schema
@@ -232,6 +267,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             follows_registry=follow,
         )
         app.state.store = store
+        if store is not None:
+            app.state.inbox = InboxWriter(store.sessions)
+            app.state.inbox.start()
         if store is None:
             logger.warning("storage is off: scored tickets are not kept (TRIAGE_STORAGE=false)")
         if settings.auth == "required" and store is not None:
@@ -265,6 +303,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 logger.error("background work did not stop within 60 s")
             if shadow is not None:
                 shadow.stop()
+            if app.state.inbox is not None:
+                app.state.inbox.stop()
+                app.state.inbox = None
             app.state.scorer = None
             if store is not None:
                 store.stop()
@@ -280,6 +321,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.next_scorer = None  # (scorer, unix time): the champion to switch to, loaded in full
     app.state.shadow = None
     app.state.store = None
+    app.state.inbox = None  # the webhook inbox's writer thread, with storage
     app.state.keys = None
     app.state.rate_limits = None
     app.state.settings = settings
@@ -291,6 +333,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(queue_router)
     app.include_router(models_router)
     app.include_router(dashboard_router)
+    app.include_router(integrations_router)
     app.include_router(ops_router)
     app.include_router(pages_router)
     app.include_router(ops_page_router)

@@ -20,6 +20,7 @@ import typer
 from service.config import get_settings
 from service.model.bundle import HEADS, BundleError, TriageModel, load_bundle, resolve_bundle_dir
 from service.scoring.schemas import redact_loc
+from training.integrations_cli import deliveries_app, inbox_app
 from training.models_cli import models_app, retrain
 from training.quality_cli import quality
 from training.storage_cli import db_app, export_feedback, keys_app, purge
@@ -358,6 +359,8 @@ app.command()(quality)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(models_app, name="models")
+app.add_typer(deliveries_app, name="deliveries")
+app.add_typer(inbox_app, name="inbox")
 app.command()(retrain)
 app.command()(purge)
 app.command("export-feedback")(export_feedback)

@@ -236,3 +236,63 @@ class Outcome(Base):
     csat: Mapped[int | None] = mapped_column(Integer)
     reopened: Mapped[bool | None] = mapped_column(Boolean)
     reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class WebhookInbox(Base):
+    """A helpdesk webhook as received: committed before its 202, scored from here.
+
+    ``ticket`` (the ticket to score, as the scoring API's JSON) is personal data: it is cleared
+    once the ticket is stored. ``(source, delivery_id)`` is unique, so a repeated delivery is
+    acknowledged without being processed twice.
+    """
+
+    __tablename__ = "webhook_inbox"
+    __table_args__ = (
+        Index("uq_webhook_inbox_source_delivery_id", "source", "delivery_id", unique=True),
+        Index("ix_webhook_inbox_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(64))
+    delivery_id: Mapped[str] = mapped_column(String(256))
+    event: Mapped[str] = mapped_column(String(64))
+    external_id: Mapped[str] = mapped_column(String(256))
+    ticket: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))  # pending, processing, done, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(String(256))
+
+
+class Delivery(Base):
+    """The route decision to write back to a helpdesk ticket: one row per ticket, its latest decision.
+
+    A newer decision replaces the row's (``revision`` counts them), so the helpdesk never gets an
+    older decision after a newer one. Status: pending, retrying, delivered, dead (the dead
+    letters, re-sent by ``triage deliveries retry``). Scores and the route only, never text.
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        Index("uq_deliveries_integration_external_id", "integration", "external_id", unique=True),
+        Index("ix_deliveries_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    integration: Mapped[str] = mapped_column(String(64))
+    external_id: Mapped[str] = mapped_column(String(256))
+    decision: Mapped[dict[str, Any]] = mapped_column(JSON)
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    dead_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(256))

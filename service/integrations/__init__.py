@@ -1,0 +1,1 @@
+"""Helpdesk integrations: signed webhooks in through a durable inbox, route decisions written back."""

@@ -1,0 +1,270 @@
+"""The write-back against a fake helpdesk on loopback, on SQLite and PostgreSQL: 429 with
+Retry-After, 500s, timeouts, duplicates and conflicts, permanent refusals, the circuit breaker,
+and dead letters. Time is passed in, so backoffs are checked without waiting for them."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from typing import Any
+
+import pytest
+from prometheus_client import REGISTRY
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.config import Settings
+from service.integrations import repository
+from service.integrations.writeback import CircuitBreaker, DeliverySender, retry_after_seconds
+from service.storage.database import aware
+from service.storage.tables import Delivery
+from tests.service.integrations.conftest import FakeHelpdesk, integrations
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+DECISION = {
+    "route": "human",
+    "priority": "urgent",
+    "needs_human": 0.97,
+    "rules": ["bereavement"],
+    "model_version": "1",
+    "policy_version": "p",
+}
+
+
+class Quiet:
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kwargs: None
+
+
+@pytest.fixture
+def sender(db_sessions: sessionmaker[Session], helpdesk: FakeHelpdesk) -> Iterator[DeliverySender]:
+    settings = Settings(
+        delivery_backoff_seconds=1.0,
+        delivery_backoff_max_seconds=60.0,
+        delivery_max_attempts=4,
+        delivery_timeout_seconds=0.3,
+        breaker_failures=3,
+        breaker_cooldown_seconds=30.0,
+    ).model_copy(update={"integrations": integrations(url=helpdesk.url)})
+    # jitter 1.0: the backoff's random half at its top, so the waits are exact.
+    made = DeliverySender(sessions=db_sessions, settings=settings, log=Quiet(), jitter=lambda: 1.0)
+    yield made
+    made.close()
+
+
+def enqueue(
+    sessions: sessionmaker[Session], integration: str, external_id: str, decision: dict[str, Any] = DECISION
+) -> None:
+    with sessions() as session:
+        repository.upsert_delivery(
+            session, integration=integration, external_id=external_id, decision=decision, now=NOW
+        )
+        session.commit()
+
+
+def deliveries(sessions: sessionmaker[Session]) -> list[Delivery]:
+    with sessions() as session:
+        return list(session.scalars(select(Delivery).order_by(Delivery.id)))
+
+
+def test_delivered_with_each_providers_request(
+    db_sessions: sessionmaker[Session], sender: DeliverySender, helpdesk: FakeHelpdesk
+) -> None:
+    for name, ticket_id in (
+        ("zendesk", "81723"),
+        ("freshdesk", "4417"),
+        ("zammad", "512"),
+        ("acme", "81723"),
+    ):
+        enqueue(db_sessions, name, ticket_id)
+    report = sender.run_once(NOW)
+    assert report.delivered == 4
+    by_path = {(r["method"], r["path"]): r for r in helpdesk.requests}
+    zendesk = by_path[("PUT", "/api/v2/tickets/81723")]
+    assert zendesk["json"]["ticket"]["priority"] == "urgent" and zendesk["json"]["ticket"]["group_id"] == 42
+    assert (
+        zendesk["headers"]["Authorization"]
+        == "Basic " + base64.b64encode(b"agent@example.com/token:zd-token").decode()
+    )
+    assert by_path[("PUT", "/api/v1/tickets/512")]["headers"]["Authorization"] == "Bearer zm-token"
+    assert by_path[("PUT", "/api/v1/tickets/512")]["json"] == {"priority_id": 3, "group_id": 3}
+    assert by_path[("PUT", "/api/v2/tickets/4417")]["json"] == {"priority": 4}
+    assert by_path[("POST", "/hooks/triage")]["json"]["ticket_id"] == "81723"
+    assert all(r["headers"]["Idempotency-Key"].startswith("triage-") for r in helpdesk.requests)
+    assert all(
+        (d.status, d.attempts, d.last_status) == ("delivered", 1, 200) for d in deliveries(db_sessions)
+    )
+    assert sender.run_once(NOW + timedelta(hours=1)).claimed == 0  # nothing is sent twice
+
+
+def test_429_retry_after_is_honoured(
+    db_sessions: sessionmaker[Session], sender: DeliverySender, helpdesk: FakeHelpdesk
+) -> None:
+    enqueue(db_sessions, "zendesk", "1")
+    before = (
+        REGISTRY.get_sample_value(
+            "triage_deliveries_total", {"integration": "zendesk", "outcome": "retrying"}
+        )
+        or 0
+    )
+    helpdesk.answer(429, {"Retry-After": "20"})
+    assert sender.run_once(NOW).retrying == 1
+    (d,) = deliveries(db_sessions)
+    assert (d.status, d.attempts, d.last_status, aware(d.next_attempt_at)) == (
+        "retrying",
+        1,
+        429,
+        NOW + timedelta(seconds=20),
+    )
+    assert sender.run_once(NOW + timedelta(seconds=19)).claimed == 0
+    # An HTTP date works too; the longer of it and the backoff wins.
+    helpdesk.answer(429, {"Retry-After": format_datetime(NOW + timedelta(seconds=45), usegmt=True)})
+    assert sender.run_once(NOW + timedelta(seconds=20)).retrying == 1
+    (d,) = deliveries(db_sessions)
+    assert aware(d.next_attempt_at) == NOW + timedelta(seconds=45)
+    assert sender.run_once(NOW + timedelta(seconds=45)).delivered == 1
+    assert len(helpdesk.requests) == 3
+    after = REGISTRY.get_sample_value(
+        "triage_deliveries_total", {"integration": "zendesk", "outcome": "retrying"}
+    )
+    assert after == before + 2
+
+
+def test_500s_back_off_exponentially_then_deliver(
+    db_sessions: sessionmaker[Session], sender: DeliverySender, helpdesk: FakeHelpdesk
+) -> None:
+    enqueue(db_sessions, "freshdesk", "7")
+    helpdesk.answer(500, times=2)
+    at = NOW
+    waits = []
+    for _ in range(2):
+        assert sender.run_once(at).retrying == 1
+        (d,) = deliveries(db_sessions)
+        waits.append((aware(d.next_attempt_at) - at).total_seconds())  # type: ignore[operator]
+        at = aware(d.next_attempt_at)  # type: ignore[assignment]
+    assert waits == [1.0, 2.0]
+    assert sender.run_once(at).delivered == 1
+    (d,) = deliveries(db_sessions)
+    assert (d.status, d.attempts, d.last_error) == ("delivered", 3, None)
+
+
+def test_a_timeout_is_retried(
+    db_sessions: sessionmaker[Session], sender: DeliverySender, helpdesk: FakeHelpdesk
+) -> None:
+    enqueue(db_sessions, "zammad", "5")
+    helpdesk.answer(200, stall=1.0)
+    assert sender.run_once(NOW).retrying == 1
+    (d,) = deliveries(db_sessions)
+    assert (d.status, d.last_status, d.last_error) == ("retrying", None, "timeout")
+    assert sender.run_once(NOW + timedelta(seconds=1)).delivered == 1
+
+
+def test_duplicates_and_conflicts(
+    db_sessions: sessionmaker[Session], sender: DeliverySender, helpdesk: FakeHelpdesk
+) -> None:
+    # A generic receiver that has this delivery already (our settle was lost, say) answers 409: delivered.
+    helpdesk.conflict_on_duplicate = True
+    enqueue(db_sessions, "acme", "G-1")
+    (d,) = deliveries(db_sessions)
+    helpdesk.seen_keys.add(f"triage-acme-{d.id}-{d.revision}")
+    assert sender.run_once(NOW).delivered == 1
+    assert deliveries(db_sessions)[0].last_status == 409
+    # Zendesk's 409 means the ticket changed meanwhile: the PUT of state is sent again.
+    helpdesk.conflict_on_duplicate = False
+    enqueue(db_sessions, "zendesk", "2")
+    helpdesk.answer(409)
+    assert sender.run_once(NOW).retrying == 1
+    assert sender.run_once(NOW + timedelta(seconds=1)).delivered == 1
+    zendesk_puts = [r for r in helpdesk.requests if r["path"] == "/api/v2/tickets/2"]
+    assert len(zendesk_puts) == 2 and zendesk_puts[0]["json"] == zendesk_puts[1]["json"]
+
+
+def test_a_newer_decision_replaces_the_one_in_flight(
+    db_sessions: sessionmaker[Session], sender: DeliverySender, helpdesk: FakeHelpdesk
+) -> None:
+    enqueue(db_sessions, "zendesk", "3")
+    with db_sessions() as session:
+        (claimed,) = repository.claim_deliveries(session, now=NOW, until=NOW + timedelta(minutes=5), limit=10)
+        session.commit()
+    enqueue(db_sessions, "zendesk", "3", {**DECISION, "route": "automation", "priority": "low"})
+    with db_sessions() as session:
+        # The old send finishing cannot mark the newer decision delivered.
+        assert not repository.settle_delivery(
+            session, delivery_id=claimed[0], revision=claimed[5], values={"status": "delivered"}
+        )
+        session.commit()
+    assert sender.run_once(NOW).delivered == 1
+    assert helpdesk.requests[-1]["json"]["ticket"]["priority"] == "low"
+
+
+def test_a_refusal_is_dead_at_once(
+    db_sessions: sessionmaker[Session], sender: DeliverySender, helpdesk: FakeHelpdesk
+) -> None:
+    enqueue(db_sessions, "zendesk", "4")
+    helpdesk.answer(401)
+    assert sender.run_once(NOW).dead == 1
+    (d,) = deliveries(db_sessions)
+    assert (d.status, d.attempts, d.last_status, d.last_error) == ("dead", 1, 401, "HTTP 401: not retried")
+
+
+def test_max_attempts_make_a_dead_letter(
+    db_sessions: sessionmaker[Session], sender: DeliverySender, helpdesk: FakeHelpdesk
+) -> None:
+    enqueue(db_sessions, "acme", "G-9")
+    helpdesk.answer(503, times=4)
+    at = NOW
+    for _ in range(4):
+        sender.run_once(at)
+        at += timedelta(minutes=10)
+    (d,) = deliveries(db_sessions)
+    assert (d.status, d.attempts, d.last_status) == ("dead", 4, 503) and d.dead_at is not None
+    assert sender.run_once(at + timedelta(days=1)).claimed == 0  # a dead letter waits for `deliveries retry`
+
+
+def test_the_breaker_opens_and_half_opens(
+    db_sessions: sessionmaker[Session], sender: DeliverySender, helpdesk: FakeHelpdesk
+) -> None:
+    for i in range(5):
+        enqueue(db_sessions, "zendesk", f"b{i}")
+    enqueue(db_sessions, "zammad", "other")
+    helpdesk.answer(500, times=3)
+    report = sender.run_once(NOW)
+    # Three failures in a row open Zendesk's breaker: the other two wait, unattempted; Zammad is unaffected.
+    assert (report.retrying, report.waiting, report.delivered) == (3, 2, 1)
+    assert sender.breakers["zendesk"].state == "open" and sender.breakers["zammad"].state == "closed"
+    assert REGISTRY.get_sample_value("triage_breaker_open", {"integration": "zendesk"}) == 1
+    waiting = [d for d in deliveries(db_sessions) if d.attempts == 0 and d.integration == "zendesk"]
+    assert len(waiting) == 2 and all(aware(d.next_attempt_at) == NOW + timedelta(seconds=30) for d in waiting)
+    assert len(helpdesk.requests) == 4
+    # Before the cool-down nothing goes to Zendesk, even when due.
+    assert sender.run_once(NOW + timedelta(seconds=20)).delivered == 0
+    assert len(helpdesk.requests) == 4
+    # After it, one trial (half-open); it fails, and the breaker opens again.
+    helpdesk.answer(500)
+    report = sender.run_once(NOW + timedelta(seconds=31))
+    assert report.retrying == 1 and sender.breakers["zendesk"].state == "open"
+    assert len(helpdesk.requests) == 5
+    # The next trial succeeds: closed, and the rest go out.
+    at = NOW + timedelta(seconds=62)
+    sender.run_once(at)
+    assert sender.breakers["zendesk"].state == "closed"
+    for _ in range(3):
+        sender.run_once(at)
+        at += timedelta(minutes=5)
+    assert all(d.status == "delivered" for d in deliveries(db_sessions))
+
+
+def test_breaker_and_retry_after_units() -> None:
+    breaker = CircuitBreaker(failures=2, cooldown=10)
+    assert breaker.allow(0)
+    breaker.failed(0)
+    assert breaker.allow(1)
+    breaker.failed(1)
+    assert not breaker.allow(5) and breaker.allow(11) and not breaker.allow(11.5)  # one trial only
+    breaker.succeeded()
+    assert breaker.allow(12)
+    assert retry_after_seconds("120", NOW) == 120
+    assert retry_after_seconds("soon", NOW) is None and retry_after_seconds(None, NOW) is None
+    assert retry_after_seconds(format_datetime(NOW - timedelta(seconds=5), usegmt=True), NOW) == 0
