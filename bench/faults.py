@@ -6,9 +6,9 @@ process group. Concurrent clients (asyncio + httpx) send every ticket of a plan:
 of tickets sent a second time under the same (source, id), with and without the same key. The
 texts are the seed set's, so a fair share of the tickets goes to the human queue.
 
-When half the tickets are acknowledged, the whole process group (the uvicorn master and its
-workers) is killed with SIGKILL while requests are in flight, and the script checks that no
-process of the group survives. A request that fails is retried after the restart, as a helpdesk
+When half the tickets are acknowledged (or at ``--kills`` points spread evenly), the whole
+process group (the uvicorn master and its workers) is killed with SIGKILL while requests are in
+flight, and the script checks that no process of the group survives. A request that fails is retried after the restart, as a helpdesk
 would: with the same key when it had one. The server is started again on the same port, the
 plan is finished, the server is stopped, and the database is read directly:
 
@@ -24,7 +24,7 @@ Tickets whose response was lost in the kill but whose commit had gone through ar
 reported (a replayed key, or a ticket scored more often than acknowledged): that is allowed.
 The exit status is 1 on any violation.
 
-    python bench/faults.py [--tickets 20000] [--clients 32] [--workers 2] [--database-url URL]
+    python bench/faults.py [--tickets 20000] [--clients 32] [--workers 2] [--kills 1] [--database-url URL]
     python bench/faults.py --smoke          # 2,000 tickets, 16 clients: about half a minute
 """
 
@@ -82,8 +82,6 @@ class Tally:
     replays_after_failure: int = 0
     gave_up: int = 0
     in_flight: int = 0
-    in_flight_at_kill: int = 0
-    acked_at_kill: int = 0
     failed_keys: set[str] = field(default_factory=set)
 
 
@@ -262,29 +260,33 @@ async def client(http: httpx.AsyncClient, work: asyncio.Queue[Unit], tally: Tall
 
 
 async def chaos(
-    server: Server, tally: Tally, up: asyncio.Event, kill_after: int, out: dict[str, Any]
+    server: Server, tally: Tally, up: asyncio.Event, kill_points: list[int], out: dict[str, Any]
 ) -> None:
-    """Kill the server's group once ``kill_after`` tickets are acknowledged, then restart it."""
-    while len(tally.acked) < kill_after:
-        await asyncio.sleep(0.005)
-    members = server.group()
-    if len(members) < 1 + server.workers:
-        raise SystemExit(f"expected a master and {server.workers} workers, found {len(members)} processes")
-    server.kill()
-    up.clear()
-    tally.in_flight_at_kill, tally.acked_at_kill = tally.in_flight, len(tally.acked)
-    killed = time.monotonic()
-    out["processes_killed"] = len(members)
-    out["survivors"] = await asyncio.to_thread(server.survivors)
-    out["restart_seconds"] = round(await asyncio.to_thread(server.start), 2)
-    out["down_seconds"] = round(time.monotonic() - killed, 2)
-    up.set()
+    """Kill the server's group each time the acknowledged tickets reach a point, then restart it."""
+    for point in kill_points:
+        while len(tally.acked) < point:
+            await asyncio.sleep(0.005)
+        members = server.group()
+        if len(members) < 1 + server.workers:
+            raise SystemExit(
+                f"expected a master and {server.workers} workers, found {len(members)} processes"
+            )
+        server.kill()
+        up.clear()
+        kill = {"acknowledged": len(tally.acked), "in_flight": tally.in_flight, "processes": len(members)}
+        killed = time.monotonic()
+        kill["survivors"] = len(await asyncio.to_thread(server.survivors))
+        kill["restart_seconds"] = round(await asyncio.to_thread(server.start), 2)
+        kill["down_seconds"] = round(time.monotonic() - killed, 2)
+        out["kills"].append(kill)
+        up.set()
 
 
 async def load(
-    server: Server, units: list[Unit], clients: int, kill_after: int
+    server: Server, units: list[Unit], clients: int, kill_points: list[int]
 ) -> tuple[Tally, dict[str, Any]]:
-    tally, out = Tally(), {}
+    tally: Tally = Tally()
+    out: dict[str, Any] = {"kills": []}
     work: asyncio.Queue[Unit] = asyncio.Queue()
     for unit in units:
         work.put_nowait(unit)
@@ -295,7 +297,7 @@ async def load(
     async with httpx.AsyncClient(
         base_url=f"http://127.0.0.1:{server.port}", limits=limits, timeout=httpx.Timeout(120.0)
     ) as http:
-        killer = asyncio.create_task(chaos(server, tally, up, kill_after, out))
+        killer = asyncio.create_task(chaos(server, tally, up, kill_points, out))
         await asyncio.gather(*(client(http, work, tally, up) for _ in range(clients)))
         if not killer.done():
             killer.cancel()
@@ -308,8 +310,9 @@ async def load(
 def summarize(tally: Tally, units: list[Unit], out: dict[str, Any], found: dict[str, Any]) -> dict[str, Any]:
     planned = {ticket_key(t) for u in units for t in u.tickets}
     violations = {name: n for name, n in found["violations"].items() if n}
-    if out.get("survivors"):
-        violations["processes_surviving_the_kill"] = len(out["survivors"])
+    survivors = sum(k["survivors"] for k in out["kills"])
+    if survivors:
+        violations["processes_surviving_a_kill"] = survivors
     if tally.gave_up:
         violations["requests_given_up"] = tally.gave_up
     rejected = sum(n for status, n in tally.answers.items() if 400 <= status < 500)
@@ -328,13 +331,10 @@ def summarize(tally: Tally, units: list[Unit], out: dict[str, Any], found: dict[
         "committed_but_response_lost": found["scored_more_than_acknowledged"] + tally.replays_after_failure,
         "replays": tally.replays,
         "replays_after_failure": tally.replays_after_failure,
-        "processes_killed": out["processes_killed"],
-        "in_flight_at_kill": tally.in_flight_at_kill,
-        "acknowledged_at_kill": tally.acked_at_kill,
+        "kills": out["kills"],
         "connection_errors": dict(tally.connection_errors),
         "answers": {str(k): v for k, v in sorted(tally.answers.items())},
-        "restart_seconds": out["restart_seconds"],
-        "down_seconds": out["down_seconds"],
+        "restart_seconds": max(k["restart_seconds"] for k in out["kills"]),
         "load_seconds": out["load_seconds"],
         "violations": violations,
     }
@@ -351,7 +351,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
-        "--kill-at", type=float, default=0.5, help="Share of tickets acknowledged at the kill."
+        "--kills", type=int, default=1, help="SIGKILLs, evenly spread (one: at half the tickets)."
     )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--smoke", action="store_true", help="2,000 tickets from 16 clients.")
@@ -384,7 +384,8 @@ def main() -> None:
         )
         first_start = server.start()
         try:
-            tally, out = asyncio.run(load(server, units, args.clients, int(args.tickets * args.kill_at)))
+            points = [args.tickets * (i + 1) // (args.kills + 1) for i in range(args.kills)]
+            tally, out = asyncio.run(load(server, units, args.clients, points))
         finally:
             server.stop()
         found = check_database(url, tally.acked, tally.acked_scorings, tally.sent_scorings, tally.acked_keys)
