@@ -29,7 +29,9 @@ COPY --from=build /var/cache/numba /var/cache/numba
 # The SQLite database and the model cache live in /app/data (mount a volume there); with
 # TRIAGE_DATABASE_URL on PostgreSQL only the model cache does, rebuilt from the database at start.
 RUN mkdir -p /app/data && chown triage:triage /app/data
-ENV NUMBA_CACHE_DIR=/var/cache/numba \
+# `triage` on the PATH, for `docker exec ... triage keys create` and the other commands.
+ENV PATH=/app/.venv/bin:$PATH \
+    NUMBA_CACHE_DIR=/var/cache/numba \
     TRIAGE_HOST=0.0.0.0 \
     TRIAGE_PORT=8000 \
     TRIAGE_DATA_DIR=/app/data \

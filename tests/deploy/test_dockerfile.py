@@ -128,6 +128,11 @@ def test_the_build_steps_install_and_serve_in_a_fresh_environment(tmp_path: Path
             return str(app / path.removeprefix("/app").lstrip("/"))
         return str(root / path.lstrip("/")) if path.startswith("/") else path
 
+    def env_here(env: dict[str, str]) -> dict[str, str]:
+        """The image's variables with their paths in the test's folder (PATH-like lists too), and
+        ``$VAR`` taken from outside."""
+        return {k: ":".join(os.path.expandvars(here(p)) for p in v.split(":")) for k, v in env.items()}
+
     for copy in (i for i in build if i.name == "COPY"):
         *sources, dest = copy.args.split()
         for source in sources:
@@ -142,14 +147,14 @@ def test_the_build_steps_install_and_serve_in_a_fresh_environment(tmp_path: Path
     assert [r.split(" && ")[0] for r in runs] == ["make install"]
     assert "`make install`" in (REPO / "README.md").read_text()
     outside = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
-    env = {**outside, **{k: here(v) for k, v in env_of(build).items()}}
+    env = {**outside, **env_here(env_of(build))}
     for run in runs:
         subprocess.run(["/bin/sh", "-c", run], cwd=app, env=env, check=True, timeout=600)
     assert list(Path(env["NUMBA_CACHE_DIR"]).rglob("*.nbi")), "the warm-up left no compiled kernels"
 
     final = stage(-1)
     port = _free_port()
-    serve_env = {**outside, **{k: here(v) for k, v in env_of(final).items()}}
+    serve_env = {**outside, **env_here(env_of(final))}
     serve_env.update(TRIAGE_HOST="127.0.0.1", TRIAGE_PORT=str(port))
     Path(serve_env["TRIAGE_DATA_DIR"]).mkdir(parents=True, exist_ok=True)
     command = [here(part) for part in json.loads(one(final, "CMD").args)]
@@ -175,3 +180,8 @@ def test_the_build_steps_install_and_serve_in_a_fresh_environment(tmp_path: Path
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_the_triage_command_is_on_the_images_path() -> None:
+    """So that ``docker compose exec triage-1 triage keys create ...`` works as the README says."""
+    assert env_of(stage(-1))["PATH"].split(":")[0] == "/app/.venv/bin"
