@@ -80,6 +80,7 @@ class Tally:
     connection_errors: Counter[str] = field(default_factory=Counter)
     replays: int = 0
     replays_after_failure: int = 0
+    replayed_tickets_after_failure: int = 0
     gave_up: int = 0
     in_flight: int = 0
     failed_keys: set[str] = field(default_factory=set)
@@ -232,6 +233,7 @@ async def send(http: httpx.AsyncClient, unit: Unit, tally: Tally) -> bool:
     # A key's first 2xx being a replay after a failed attempt: that attempt had committed.
     if replayed and first_for_key and unit.key in tally.failed_keys:
         tally.replays_after_failure += 1
+        tally.replayed_tickets_after_failure += len(unit.tickets)
     for t, r in zip(unit.tickets, results, strict=True):
         key = ticket_key(t)
         tally.acked[key] = {"route": r["route"], "needs_human": r["needs_human"], "priority": r["priority"]}
@@ -328,7 +330,9 @@ def summarize(tally: Tally, units: list[Unit], out: dict[str, Any], found: dict[
         "queue_items": found["queue_items"],
         "inconsistent": sum(n for k, n in found["violations"].items() if k not in ("duplicates", "missing")),
         "stored_not_acknowledged": found["stored_not_acknowledged"],
-        "committed_but_response_lost": found["scored_more_than_acknowledged"] + tally.replays_after_failure,
+        # Tickets: scored again by a keyless retry, or answered by a replay of their key.
+        "committed_but_response_lost": found["scored_more_than_acknowledged"]
+        + tally.replayed_tickets_after_failure,
         "replays": tally.replays,
         "replays_after_failure": tally.replays_after_failure,
         "kills": out["kills"],

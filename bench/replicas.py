@@ -7,7 +7,9 @@ migrations and the first registration of the default model race), nginx balances
 on the seed set into a temporary folder) is registered and promoted with the CLI while a client
 scores through the proxy, and nginx's log says which replica answered each request. It prints
 how many requests were answered by the old model after the switch moment and by the new one
-before it (both must be 0) and what each replica serves at the end; exit status 1 otherwise.
+before it (both must be 0), what each replica serves at the end and its resident memory before
+and after the promotion (one worker per replica: the process is the worker); exit status 1
+otherwise.
 
     python bench/replicas.py [--nginx PATH] [--database-url URL] [--seconds 15]
 
@@ -30,7 +32,7 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
-from common import REPO, SEED_DIR, free_port
+from common import REPO, SEED_DIR, free_port, rss_mb
 from fault_checks import reset_database
 from sqlalchemy import create_engine, text
 
@@ -119,6 +121,7 @@ def main() -> None:
             for port, proc in zip(ports, replicas, strict=True):
                 wait_ready(port, proc)
             print(f"two replicas started together, both ready in {time.monotonic() - started:.1f} s")
+            rss_before = [rss_mb(p.pid) for p in replicas]
             conf = nginx_conf(tmp, ports, listen)
             nginx = subprocess.Popen(
                 [
@@ -184,7 +187,9 @@ def main() -> None:
                 served = httpx.post(f"http://127.0.0.1:{port}/v1/score", json={"text": "hello"}).json()[
                     "model_version"
                 ]
-                print(f"  replica {i + 1} now serves {served}")
+                print(
+                    f"  replica {i + 1} now serves {served}; resident {rss_before[i]:.0f} MB before, {rss_mb(replicas[i].pid):.0f} MB after"
+                )
                 if served != CANDIDATE:
                     failures.append(f"replica {i + 1} still serves {served}")
         finally:
