@@ -5,7 +5,9 @@ the same session: with ``TRIAGE_STORAGE=false`` (the reference: scoring only) an
 (SQLite in a fresh temporary folder, or ``--database-url``). Every request carries a new ticket
 id, so each one inserts a row and a history event. wrk (Debian package ``wrk``) loads the server
 from a second process on loopback with 32 connections; medians of ``--repeats`` runs; 1 and 2
-workers. The ratio is what storage costs; the target is >= 70%.
+workers. The ratio is what storage costs; the target is >= 70%. It also prints the CPU each
+party used while wrk ran (the service's processes, PostgreSQL's server processes, wrk), from
+/proc: on a 2-core machine the database shares the cores the workers would otherwise use.
 
     python bench/storage_load.py [--seconds 10] [--repeats 3] [--database-url URL]
 """
@@ -14,10 +16,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import shutil
 import tempfile
+from pathlib import Path
 
 from common import machine, median, run_wrk, seed_rows, server, tickets_of_words
+
+TICK = os.sysconf("SC_CLK_TCK")
 
 # A new id per request: wrk's request() builds each body.
 LUA = """
@@ -31,14 +38,52 @@ end
 """
 
 
+def _processes() -> dict[int, tuple[str, int, float]]:
+    """Every process: (name, parent, CPU seconds so far), from /proc."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            raw = stat.read_text()
+        except OSError:
+            continue
+        name = raw[raw.index("(") + 1 : raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2 :].split()
+        found[int(stat.parent.name)] = (name, int(fields[1]), (int(fields[11]) + int(fields[12])) / TICK)
+    return found
+
+
+def cpu_split(server_pid: int) -> dict[str, float]:
+    """CPU seconds so far of the service's processes, of PostgreSQL's, and of finished children (wrk)."""
+    procs = _processes()
+    tree = {server_pid}
+    for pid, (_, parent, _) in sorted(procs.items()):
+        if parent in tree:
+            tree.add(pid)
+    return {
+        "service": sum(procs[p][2] for p in tree if p in procs),
+        "postgres": sum(cpu for name, _, cpu in procs.values() if name == "postgres"),
+        "load": resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
+        + resource.getrusage(resource.RUSAGE_CHILDREN).ru_stime,
+    }
+
+
 def stored_rps(port: int, prefix: str, text: str, seconds: int) -> float:
     return run_wrk(port, LUA % (prefix, json.dumps(text)), seconds, 32)["rps"]
 
 
-def measure(workers: int, env: dict[str, str], text: str, seconds: int, repeats: int, tag: str) -> float:
-    with server("service.main:create_app", workers, ready_path="/readyz", env=env) as (port, _):
+def measure(
+    workers: int, env: dict[str, str], text: str, seconds: int, repeats: int, tag: str
+) -> tuple[float, dict[str, float]]:
+    """Median requests/s, and the median CPU (in cores) each party used while wrk ran."""
+    with server("service.main:create_app", workers, ready_path="/readyz", env=env) as (port, proc):
         stored_rps(port, f"{tag}-warm", text, 2)
-        return median([stored_rps(port, f"{tag}-{i}", text, seconds) for i in range(repeats)])
+        rates, cores = [], []
+        for i in range(repeats):
+            before = cpu_split(proc.pid)
+            rates.append(stored_rps(port, f"{tag}-{i}", text, seconds))
+            after = cpu_split(proc.pid)
+            cores.append({k: (after[k] - before[k]) / seconds for k in before})
+        return median(rates), {k: median([c[k] for c in cores]) for k in cores[0]}
 
 
 def main() -> None:
@@ -62,12 +107,20 @@ def main() -> None:
             stored_env = {"TRIAGE_DATA_DIR": data_dir}
             if args.database_url:
                 stored_env["TRIAGE_DATABASE_URL"] = args.database_url
-            off = measure(workers, {"TRIAGE_STORAGE": "false"}, text, args.seconds, args.repeats, "off")
-            on = measure(workers, stored_env, text, args.seconds, args.repeats, f"on{workers}")
+            off, off_cpu = measure(
+                workers, {"TRIAGE_STORAGE": "false"}, text, args.seconds, args.repeats, "off"
+            )
+            on, on_cpu = measure(workers, stored_env, text, args.seconds, args.repeats, f"on{workers}")
         where = "PostgreSQL" if args.database_url else "SQLite"
         print(
             f"workers {workers}: storage off {off:8.0f} req/s | stored ({where}) {on:8.0f} req/s | ratio {on / off:.0%}"
         )
+        for label, cpu, rate in (("off", off_cpu, off), ("stored", on_cpu, on)):
+            print(
+                f"  cores used, {label:6}: service {cpu['service']:.2f}, PostgreSQL {cpu['postgres']:.2f},"
+                f" wrk {cpu['load']:.2f}; service CPU per request {cpu['service'] / rate * 1e6:.0f} us,"
+                f" PostgreSQL {cpu['postgres'] / rate * 1e6:.0f} us"
+            )
 
 
 if __name__ == "__main__":
