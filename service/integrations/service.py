@@ -29,6 +29,7 @@ from service.integrations import repository
 from service.integrations.providers import TicketEvent, parse
 from service.integrations.signatures import verify
 from service.storage.database import write_turn
+from service.storage.grouping import take_group
 
 MAX_GROUP = 256
 
@@ -115,17 +116,7 @@ class InboxWriter:
             first = self._queue.get()
             if first is None:
                 return
-            group = [first]
-            stop = False
-            while len(group) < MAX_GROUP:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    stop = True
-                    break
-                group.append(more)
+            group, stop = take_group(self._queue, first, limit=MAX_GROUP)
             done = self._commit_group(group)
             by_loop: dict[
                 asyncio.AbstractEventLoop, list[tuple[_Receipt, bool | None, BaseException | None]]

@@ -29,6 +29,7 @@ from sqlalchemy.pool import PoolProxiedConnection
 
 from service.scoring.schemas import TicketScore, TicketScoreRequest
 from service.storage.database import write_turn
+from service.storage.grouping import take_group
 from service.tickets import repository
 
 MAX_GROUP = 256
@@ -257,17 +258,8 @@ class TicketStore:
             first = self._queue.get()
             if first is None:
                 return
-            jobs = list(first)
-            stop = False
-            while len(jobs) < MAX_GROUP:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    stop = True
-                    break
-                jobs.extend(more)
+            batches, stop = take_group(self._queue, first, limit=MAX_GROUP, size=len)
+            jobs = [job for batch in batches for job in batch]
             try:
                 done = self._commit(jobs)
             except BaseException as exc:
