@@ -301,6 +301,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), timeout=60)
             except TimeoutError:
                 logger.error("background work did not stop within 60 s")
+            if app.state.rate_limits is not None:
+                await app.state.rate_limits.aclose()
             if shadow is not None:
                 shadow.stop()
             if app.state.inbox is not None:

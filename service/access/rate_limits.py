@@ -10,7 +10,7 @@ Failed sign-ins on the agents' page are counted per client address
 guessing keys slow. Successful sign-ins are not counted.
 
 Counters live in each worker's memory by default, so with W workers a key may reach W times its
-limit; ``TRIAGE_RATE_LIMIT_STORAGE`` (``redis://host:6379``, with the ``redis`` package
+limit; ``TRIAGE_RATE_LIMIT_STORAGE`` (``redis://host:6379``, with the ``redis`` extra
 installed) shares them between workers and replicas.
 """
 
@@ -41,7 +41,12 @@ class RateLimits:
     def __init__(self, *, per_role: dict[Role, str], sign_in: str, storage_uri: str) -> None:
         async_uri = storage_uri if storage_uri.startswith("async+") else f"async+{storage_uri}"
         sync_uri = storage_uri.removeprefix("async+")
-        self._api = limits_aio.strategies.SlidingWindowCounterRateLimiter(storage_from_string(async_uri))
+        # One Redis client library for both sides: redis-py (the `redis` extra) has an asyncio
+        # client too, where the library's default for asyncio would be another package.
+        options = {"implementation": "redispy"} if sync_uri.startswith("redis") else {}
+        self._api = limits_aio.strategies.SlidingWindowCounterRateLimiter(
+            storage_from_string(async_uri, **options)
+        )
         self._sign_in = strategies.SlidingWindowCounterRateLimiter(storage_from_string(sync_uri))
         self._per_role = {role: parse_limit(per_role[role]) for role in ROLES}
         self._sign_in_limit = parse_limit(sign_in)
@@ -63,6 +68,13 @@ class RateLimits:
         return _retry_after(
             self._sign_in.get_window_stats(self._sign_in_limit, "sign-in", address).reset_time
         )
+
+    async def aclose(self) -> None:
+        """Close the connections of a shared store (Redis); counters in memory need nothing."""
+        # limits has no close of its own; its Redis storage keeps the client on its bridge.
+        client = getattr(getattr(self._api.storage, "bridge", None), "storage", None)
+        if client is not None:
+            await client.aclose()
 
     def sign_in_failed(self, address: str) -> None:
         self._sign_in.hit(self._sign_in_limit, "sign-in", address)

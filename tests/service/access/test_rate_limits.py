@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import uuid
 from collections.abc import AsyncIterator
 
 import httpx
@@ -10,6 +12,8 @@ import pytest
 from pydantic import ValidationError
 
 from service.access import service as access
+from service.access.rate_limits import RateLimits
+from service.access.service import Principal
 from service.config import Settings
 from service.main import create_app
 
@@ -102,3 +106,43 @@ async def test_successful_sign_ins_are_not_counted(limited: tuple[httpx.AsyncCli
 def test_a_limit_that_does_not_parse_stops_the_settings() -> None:
     with pytest.raises(ValidationError, match="rate_limit_helpdesk"):
         Settings(rate_limit_helpdesk="plenty")
+
+
+REDIS_URL = os.environ.get("TRIAGE_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+
+
+def _redis_reason() -> str | None:
+    try:
+        import redis
+    except ImportError:
+        return "the redis package is not installed (pip install -e '.[redis]')"
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        return f"Redis not reachable at {REDIS_URL}: {exc}"
+    return None
+
+
+async def test_workers_share_counters_through_redis() -> None:
+    """Two limiters stand for two workers (or replicas): with Redis they count one key together."""
+    reason = _redis_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    workers = [
+        RateLimits(
+            per_role={"helpdesk": "4/minute", "agent": "1/second", "lead": "1/second", "ops": "1/second"},
+            sign_in="2/minute",
+            storage_uri=REDIS_URL,
+        )
+        for _ in range(2)
+    ]
+    desk = Principal(name=f"desk-{uuid.uuid4().hex}", role="helpdesk")  # fresh counters every run
+    answers = [await workers[n % 2].over_limit(desk) for n in range(5)]
+    assert answers[:4] == [None] * 4
+    assert answers[4] is not None and 1 <= answers[4] <= 60
+    address = f"192.0.2.{uuid.uuid4().int % 250}-{uuid.uuid4().hex}"
+    workers[0].sign_in_failed(address)
+    workers[1].sign_in_failed(address)
+    assert workers[0].sign_in_blocked(address) is not None
+    for worker in workers:
+        await worker.aclose()
