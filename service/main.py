@@ -33,6 +33,7 @@ from service.model.bundle import load_bundle, resolve_bundle_dir
 from service.monitoring.metrics import watch_drift
 from service.monitoring.service import DriftReport, drift_report
 from service.observability import RequestContextMiddleware, configure_logging, logger, publish_model
+from service.ops.docs import install_docs
 from service.ops.router import router as ops_router
 from service.pages.dashboard import router as dashboard_page_router
 from service.pages.ops import router as ops_page_router
@@ -318,6 +319,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         summary="Routes the emotional, complex or nuanced support tickets to human agents, with reasons.",
         lifespan=lifespan,
+        docs_url=None,  # served from the package instead: see service.ops.docs
+        redoc_url=None,
     )
     app.state.scorer = None
     app.state.next_scorer = None  # (scorer, unix time): the champion to switch to, loaded in full
@@ -341,5 +344,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ops_page_router)
     app.include_router(dashboard_page_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    install_docs(app)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     return app

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -144,7 +146,13 @@ async def test_readyz_and_metrics_after_scoring(client: httpx.AsyncClient) -> No
 
 
 async def test_openapi_docs(client: httpx.AsyncClient) -> None:
-    assert (await client.get("/docs")).status_code == 200
+    docs = await client.get("/docs")
+    assert docs.status_code == 200
+    # Every asset from this service, none from a CDN: the docs must work offline.
+    assets = re.findall(r'(?:src|href)="([^"]+)"', docs.text)
+    assert assets and all(a.startswith("/docs-assets/") for a in assets), assets
+    for asset in assets:
+        assert (await client.get(asset)).status_code == 200
     schema = (await client.get("/openapi.json")).json()
     assert "/v1/score" in schema["paths"]
     assert "/v1/score/batch" in schema["paths"]
