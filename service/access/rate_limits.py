@@ -11,7 +11,8 @@ guessing keys slow. Successful sign-ins are not counted.
 
 Counters live in each worker's memory by default, so with W workers a key may reach W times its
 limit; ``TRIAGE_RATE_LIMIT_STORAGE`` (``redis://host:6379``, with the ``redis`` extra
-installed) shares them between workers and replicas.
+installed) shares them between workers and replicas. When that store fails, requests go
+through unlimited (keys are still checked) and a warning is logged once a minute.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from limits import aio as limits_aio
 from limits.storage import storage_from_string
 
 from service.access.service import ROLES, Principal, Role
+from service.observability import logger
 
 
 def parse_limit(value: str) -> RateLimitItem:
@@ -50,24 +52,38 @@ class RateLimits:
         self._sign_in = strategies.SlidingWindowCounterRateLimiter(storage_from_string(sync_uri))
         self._per_role = {role: parse_limit(per_role[role]) for role in ROLES}
         self._sign_in_limit = parse_limit(sign_in)
+        self._warned_at = -math.inf
 
     async def over_limit(self, principal: Principal) -> int | None:
         """Count one request for the principal's key; the seconds to wait when it is over its limit."""
         if principal.role is None:
             return None
         item = self._per_role[principal.role]
-        if await self._api.hit(item, "key", principal.name):
+        try:
+            if await self._api.hit(item, "key", principal.name):
+                return None
+            stats = await self._api.get_window_stats(item, "key", principal.name)
+        except Exception as exc:
+            self._unavailable(exc)
             return None
-        stats = await self._api.get_window_stats(item, "key", principal.name)
         return _retry_after(stats.reset_time)
 
     def sign_in_blocked(self, address: str) -> int | None:
         """The seconds to wait when ``address`` has failed to sign in too often, else None."""
-        if self._sign_in.test(self._sign_in_limit, "sign-in", address):
+        try:
+            if self._sign_in.test(self._sign_in_limit, "sign-in", address):
+                return None
+            stats = self._sign_in.get_window_stats(self._sign_in_limit, "sign-in", address)
+        except Exception as exc:
+            self._unavailable(exc)
             return None
-        return _retry_after(
-            self._sign_in.get_window_stats(self._sign_in_limit, "sign-in", address).reset_time
-        )
+        return _retry_after(stats.reset_time)
+
+    def sign_in_failed(self, address: str) -> None:
+        try:
+            self._sign_in.hit(self._sign_in_limit, "sign-in", address)
+        except Exception as exc:
+            self._unavailable(exc)
 
     async def aclose(self) -> None:
         """Close the connections of a shared store (Redis); counters in memory need nothing."""
@@ -76,5 +92,10 @@ class RateLimits:
         if client is not None:
             await client.aclose()
 
-    def sign_in_failed(self, address: str) -> None:
-        self._sign_in.hit(self._sign_in_limit, "sign-in", address)
+    def _unavailable(self, exc: Exception) -> None:
+        # Fail open: a shared counter store that is down (Redis) must not turn every keyed request
+        # into a 500; the keys are still checked. Said once a minute, not once a request.
+        now = time.monotonic()
+        if now - self._warned_at > 60:
+            self._warned_at = now
+            logger.warning("rate limits not applied: the counter store failed", error_type=type(exc).__name__)

@@ -16,6 +16,7 @@ import html.parser
 import json
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from pydantic import ValidationError
 
@@ -121,11 +122,17 @@ def _ticket(
         raise PayloadError(f"the ticket's {first['loc'][0]} is not valid: {first['msg']}") from exc
 
 
+ZENDESK_SCORED_EVENTS = ("zen:event-type:ticket.created", "zen:event-type:ticket.comment_added")
+
+
 def parse_zendesk(source: str, payload: dict[str, Any]) -> TicketEvent | None:
     """A Zendesk event subscription (``zen:event-type:ticket.*``) or a trigger's ``{"ticket": {...}}``."""
     kind = payload.get("type")
     if isinstance(kind, str):
-        if not kind.startswith("zen:event-type:ticket."):
+        # Only what a customer can have written: a new ticket or a comment. Priority, status, group
+        # and tag changes (an agent's, or our own write-back's) would re-score the same words and
+        # write the decision over what an agent just set.
+        if kind not in ZENDESK_SCORED_EVENTS:
             return None
         detail = _obj(payload.get("detail"), "detail")
         comment = _obj(_obj(payload.get("event") or {}, "event").get("comment") or {}, "event.comment")
@@ -211,6 +218,11 @@ def parse_generic(source: str, payload: dict[str, Any]) -> TicketEvent | None:
     data = dict(_obj(payload.get("data"), "data"))
     data["id"] = _id(data.get("id"), "data.id")
     data["source"] = source
+    # As for the helpdesks: cut, not refused, since a refused webhook would be lost.
+    if isinstance(data.get("text"), str):
+        data["text"] = data["text"].replace("\x00", "")[:MAX_TEXT_CHARS]
+    if isinstance(data.get("subject"), str):
+        data["subject"] = data["subject"].replace("\x00", "")[:MAX_SUBJECT]
     try:
         ticket = TicketScoreRequest.model_validate(data)
     except ValidationError as exc:
@@ -260,18 +272,19 @@ def writeback(
 ) -> Outgoing:
     """The request that writes ``decision`` onto the helpdesk ticket ``external_id``."""
     base = base_url.rstrip("/")
+    # The id came in a webhook: escaped, so that "1/../../users/5" cannot point the PUT elsewhere.
     human = decision["route"] == "human"
     group: dict[str, Any] = {"group_id": group_id} if human and group_id is not None else {}
     if provider == "zendesk":
         # additional_tags adds to the ticket's tags instead of replacing them.
         tags = ["triage_human" if human else "triage_automation", f"triage_{decision['priority']}"]
         fields = {"priority": decision["priority"], "additional_tags": tags, **group}
-        return Outgoing("PUT", f"{base}/api/v2/tickets/{external_id}", {"ticket": fields})
+        return Outgoing("PUT", f"{base}/api/v2/tickets/{quote(external_id, safe='')}", {"ticket": fields})
     if provider == "freshdesk":
         body: dict[str, Any] = {"priority": FRESHDESK_PRIORITY[decision["priority"]], **group}
-        return Outgoing("PUT", f"{base}/api/v2/tickets/{external_id}", body)
+        return Outgoing("PUT", f"{base}/api/v2/tickets/{quote(external_id, safe='')}", body)
     if provider == "zammad":
         body = {"priority_id": ZAMMAD_PRIORITY[decision["priority"]], **group}
-        return Outgoing("PUT", f"{base}/api/v1/tickets/{external_id}", body)
+        return Outgoing("PUT", f"{base}/api/v1/tickets/{quote(external_id, safe='')}", body)
     body = {"type": "ticket.routed", "source": source, "ticket_id": external_id, **decision}
     return Outgoing("POST", base_url, body)

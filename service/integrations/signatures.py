@@ -11,7 +11,9 @@
 
 A timestamp further than the tolerance from now, either way, is refused like a bad signature:
 a captured request cannot be replayed later. Every check returns the delivery id the inbox
-deduplicates on (the provider's, else the SHA-256 of the body).
+deduplicates on, taken only from what the signature covers: Standard Webhooks' signed
+``webhook-id``, else the SHA-256 of the body (an unsigned id header could be changed by whoever
+replays a captured request, making it look new).
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ def _header(headers: Mapping[str, str], name: str) -> str:
 def verify_zendesk(
     *, secret: bytes, headers: Mapping[str, str], body: bytes, now: float, tolerance: float
 ) -> str:
-    """Zendesk's signature and timestamp; the delivery id is the invocation id, else the body's digest."""
+    """Zendesk's signature and timestamp; the delivery id is the body's digest."""
     signature = _header(headers, "x-zendesk-webhook-signature")
     stamp = _header(headers, "x-zendesk-webhook-signature-timestamp")
     expected = base64.b64encode(hmac.new(secret, stamp.encode() + body, hashlib.sha256).digest()).decode()
@@ -72,20 +74,24 @@ def verify_zendesk(
     if moment.tzinfo is None:
         raise SignatureError("the Zendesk timestamp has no time zone")
     _within(moment.timestamp(), now, tolerance)
-    return _delivery_id(headers.get("x-zendesk-webhook-invocation-id"), body)
+    # The invocation id is not signed: a replay with a new one inside the tolerance would pass as
+    # a new delivery. The body is signed, and an event's body names the event (id and time).
+    return _body_digest(body)
 
 
 def verify_zammad(
     *, secret: bytes, headers: Mapping[str, str], body: bytes, now: float, tolerance: float
 ) -> str:
-    """Zammad's ``X-Hub-Signature`` (HMAC-SHA1); the delivery id is ``X-Zammad-Delivery``."""
+    """Zammad's ``X-Hub-Signature`` (HMAC-SHA1); the delivery id is the body's digest."""
     scheme, _, signature = _header(headers, "x-hub-signature").partition("=")
     expected = hmac.new(secret, body, hashlib.sha1).hexdigest()
     if scheme.strip().lower() != "sha1" or not hmac.compare_digest(
         expected.encode(), signature.strip().encode()
     ):
         raise SignatureError("the Zammad signature does not match")
-    return _delivery_id(headers.get("x-zammad-delivery"), body)
+    # X-Zammad-Delivery is not signed and Zammad sends no timestamp: deduplicating on it would let
+    # a captured request be replayed for ever under new ids. The signed body is the identity.
+    return _body_digest(body)
 
 
 def verify_freshdesk(

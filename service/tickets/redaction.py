@@ -20,9 +20,10 @@ from stdnum import iban as stdnum_iban
 from stdnum.nl import bsn as stdnum_bsn
 
 PHONE_REGIONS = ("NL", "BE", "DE", "GB", "FR", "US")
-EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+# Letters of any script on both sides of the @ (internationalised addresses).
+EMAIL = re.compile(r"[\w.%+-]+@[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}")
 # Country code, check digits, then groups of up to four; written with or without spaces.
-IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b")
+IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b", re.IGNORECASE)
 BSN = re.compile(r"(?<![\d.-])(?:\d{9}|\d{4}\.\d{2}\.\d{3}|\d{3}[ .]\d{3}[ .]\d{3})(?![\d-]|\.\d)")
 
 # When spans overlap, the earlier kind in this order names the redaction.
@@ -36,7 +37,9 @@ def _iban_spans(text: str) -> list[tuple[int, int]]:
         # prefix, ending at a group boundary, that validates.
         candidate = match.group()
         for end in range(len(candidate), 14, -1):
-            if (end == len(candidate) or candidate[end] == " ") and stdnum_iban.is_valid(candidate[:end]):
+            if (end == len(candidate) or candidate[end] == " ") and stdnum_iban.is_valid(
+                candidate[:end].upper()
+            ):
                 spans.append((match.start(), match.start() + end))
                 break
     return spans

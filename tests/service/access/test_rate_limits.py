@@ -146,3 +146,20 @@ async def test_workers_share_counters_through_redis() -> None:
     assert workers[0].sign_in_blocked(address) is not None
     for worker in workers:
         await worker.aclose()
+
+
+async def test_a_counter_store_that_is_down_lets_requests_through(capsys: pytest.CaptureFixture[str]) -> None:
+    """Redis unreachable: no 500s and no refusals, one warning (keys are still checked elsewhere)."""
+    pytest.importorskip("redis", reason="the redis package is not installed (pip install -e '.[redis]')")
+    limits = RateLimits(
+        per_role={"helpdesk": "1/minute", "agent": "1/second", "lead": "1/second", "ops": "1/second"},
+        sign_in="1/minute",
+        storage_uri="redis://127.0.0.1:1",  # nothing listens on port 1
+    )
+    desk = Principal(name="desk", role="helpdesk")
+    assert [await limits.over_limit(desk) for _ in range(3)] == [None, None, None]
+    limits.sign_in_failed("192.0.2.1")
+    assert limits.sign_in_blocked("192.0.2.1") is None
+    await limits.aclose()
+    warnings = [line for line in capsys.readouterr().out.splitlines() if "rate limits not applied" in line]
+    assert len(warnings) == 1

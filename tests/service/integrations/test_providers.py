@@ -33,12 +33,38 @@ def test_zendesk_agent_comments_are_ignored(change: dict[str, object]) -> None:
     assert parse(provider="zendesk", source="zendesk", body=json.dumps(event).encode()) is None
 
 
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "ticket.priority_changed",
+        "ticket.status_changed",
+        "ticket.tags_changed",
+        "ticket.group_assignment_changed",
+    ],
+)
+def test_zendesk_changes_without_new_words_are_ignored(kind: str) -> None:
+    """An agent's priority change (or our own write-back's) must not re-score and overwrite it."""
+    event = json.loads(payload("zendesk_ticket_created"))
+    event["type"] = f"zen:event-type:{kind}"
+    assert parse(provider="zendesk", source="zendesk", body=json.dumps(event).encode()) is None
+
+
 def test_zendesk_trigger_shape_and_other_events() -> None:
     trigger = parse(provider="zendesk", source="zendesk", body=payload("zendesk_trigger"))
     assert trigger is not None and trigger.external_id == "90211"
     # description and latest comment are the same message: it is scored once.
     assert trigger.ticket.text == "Hi, how do I reset my password? Thanks!"
     assert parse(provider="zendesk", source="zendesk", body=payload("zendesk_user_created")) is None
+
+
+def test_generic_long_text_is_cut_and_nul_dropped_not_refused() -> None:
+    event = json.loads(payload("generic_ticket_created"))
+    event["data"]["text"] = "a\x00b " + "word " * 5_000
+    event["data"]["subject"] = "sub\x00ject"
+    parsed = parse(provider="generic", source="acme", body=json.dumps(event).encode())
+    assert parsed is not None
+    assert len(parsed.ticket.text) == 20_000 and parsed.ticket.text.startswith("ab ")
+    assert parsed.ticket.subject == "subject"
 
 
 def test_freshdesk_html_description() -> None:
@@ -143,3 +169,16 @@ def test_writeback_requests() -> None:
     )
     assert (generic.method, generic.url) == ("POST", "https://hooks.example/in")
     assert generic.body["ticket_id"] == "G-1" and generic.body["route"] == "human"
+
+
+@pytest.mark.parametrize("provider", ["zendesk", "freshdesk", "zammad"])
+def test_a_ticket_id_cannot_point_the_write_back_elsewhere(provider: str) -> None:
+    request = writeback(
+        provider=provider,
+        base_url="https://acme.example",
+        source=provider,
+        external_id="1/../../users/5",
+        decision={"route": "human", "priority": "high"},
+        group_id=None,
+    )
+    assert request.url.endswith("/tickets/1%2F..%2F..%2Fusers%2F5")

@@ -114,11 +114,14 @@ async def test_a_repeated_delivery_is_acknowledged_and_processed_once(
         first = await client.post(
             "/v1/webhooks/zammad", content=body, headers=zammad_headers(body, delivery="dlv-1")
         )
+        # A replay under another delivery id is the same delivery: the id header is not signed.
         again = await client.post(
-            "/v1/webhooks/zammad", content=body, headers=zammad_headers(body, delivery="dlv-1")
+            "/v1/webhooks/zammad", content=body, headers=zammad_headers(body, delivery="dlv-2")
         )
-        assert (first.status_code, first.json()) == (202, {"status": "accepted", "delivery_id": "dlv-1"})
-        assert (again.status_code, again.json()) == (202, {"status": "duplicate", "delivery_id": "dlv-1"})
+        delivery = first.json()["delivery_id"]
+        assert delivery.startswith("sha256:")
+        assert (first.status_code, first.json()) == (202, {"status": "accepted", "delivery_id": delivery})
+        assert (again.status_code, again.json()) == (202, {"status": "duplicate", "delivery_id": delivery})
         await until(lambda: ticket(db_sessions, "zammad", "512") is not None)
         # Freshdesk sends no id: the same body is the same delivery.
         fd = payload("freshdesk_ticket_created")

@@ -23,6 +23,8 @@ FLAGGED = "This is the third time I write. My mother passed away and you keep se
         ("iban: NL91ABNA0417164300.", "iban: [iban]."),
         ("DE89370400440532013000 AB", "[iban] AB"),
         ("BSN 111222333, of 1112.22.333", "BSN [bsn], of [bsn]"),
+        ("iban nl91abna0417164300 please", "iban [iban] please"),
+        ("schrijf naar ïñtérnátiønål@exämple.de", "schrijf naar [email]"),
     ],
 )
 def test_personal_data_is_replaced(note: str, expected: str) -> None:
