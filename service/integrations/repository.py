@@ -182,7 +182,11 @@ def store_scored(session: Session, *, writer: BulkWriter, rows: list[tuple[Any, 
 def upsert_delivery(
     session: Session, *, integration: str, external_id: str, decision: dict[str, Any], now: datetime
 ) -> None:
-    """The ticket's latest decision, to be sent now: replaces an older one, whatever its state."""
+    """The ticket's latest decision, to be sent now: replaces an older one, whatever its state.
+
+    A claim on the row is kept: the older decision may be in flight, and sent by another worker
+    now the newer one could land first and be overwritten. The older send's settle lets it go.
+    """
     stmt = _insert(session, Delivery).values(
         integration=integration,
         external_id=external_id,
@@ -203,7 +207,6 @@ def upsert_delivery(
             "attempts": 0,
             "updated_at": now,
             "next_attempt_at": now,
-            "claimed_until": None,
             "dead_at": None,
             "last_status": None,
             "last_error": None,
@@ -240,14 +243,24 @@ def claim_deliveries(
 
 
 def settle_delivery(session: Session, *, delivery_id: int, revision: int, values: dict[str, Any]) -> bool:
-    """Record an attempt's outcome, unless a newer decision replaced this one meanwhile."""
+    """Record an attempt's outcome, unless a newer decision replaced this one meanwhile.
+
+    In that case the claim this send held is released instead, so the newer decision (due since
+    its upsert) goes out next, after the older one has landed.
+    """
     result = session.execute(
         update(Delivery)
         .where(Delivery.id == delivery_id, Delivery.revision == revision)
         .values(claimed_until=None, **values),
         execution_options={"synchronize_session": False},
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    if result.rowcount:  # type: ignore[attr-defined]
+        return True
+    session.execute(
+        update(Delivery).where(Delivery.id == delivery_id).values(claimed_until=None),
+        execution_options={"synchronize_session": False},
+    )
+    return False
 
 
 def requeue_dead(session: Session, *, now: datetime, integration: str | None) -> list[int]:

@@ -190,14 +190,42 @@ def test_a_newer_decision_replaces_the_one_in_flight(
         (claimed,) = repository.claim_deliveries(session, now=NOW, until=NOW + timedelta(minutes=5), limit=10)
         session.commit()
     enqueue(db_sessions, "zendesk", "3", {**DECISION, "route": "automation", "priority": "low"})
+    # While the old decision is in flight the newer one is not sent: it could land first.
     with db_sessions() as session:
-        # The old send finishing cannot mark the newer decision delivered.
+        assert repository.claim_deliveries(session, now=NOW, until=NOW + timedelta(minutes=5), limit=10) == []
+        session.commit()
+    assert sender.run_once(NOW + timedelta(minutes=1)).claimed == 0
+    with db_sessions() as session:
+        # The old send finishing cannot mark the newer decision delivered, but lets it go.
         assert not repository.settle_delivery(
             session, delivery_id=claimed[0], revision=claimed[5], values={"status": "delivered"}
         )
         session.commit()
-    assert sender.run_once(NOW).delivered == 1
+    assert sender.run_once(NOW + timedelta(minutes=1)).delivered == 1
+    assert len(helpdesk.requests) == 1
     assert helpdesk.requests[-1]["json"]["ticket"]["priority"] == "low"
+
+
+def test_a_superseded_send_in_a_pass_hands_over_to_the_newer_decision(
+    db_sessions: sessionmaker[Session],
+    sender: DeliverySender,
+    helpdesk: FakeHelpdesk,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    enqueue(db_sessions, "zammad", "6")
+    real = sender._send
+
+    def newer_arrives_meanwhile(*args: Any) -> Any:
+        enqueue(db_sessions, "zammad", "6", {**DECISION, "route": "automation", "priority": "low"})
+        return real(*args)
+
+    monkeypatch.setattr(sender, "_send", newer_arrives_meanwhile)
+    assert sender.run_once(NOW).superseded == 1
+    monkeypatch.setattr(sender, "_send", real)
+    (d,) = deliveries(db_sessions)
+    assert (d.revision, d.status, d.claimed_until) == (2, "pending", None)
+    assert sender.run_once(NOW).delivered == 1
+    assert [r["json"]["priority_id"] for r in helpdesk.requests] == [3, 1]
 
 
 def test_a_refusal_is_dead_at_once(
