@@ -103,22 +103,51 @@ def claim_inbox(
     return sorted((r[0], r[1], r[2], r[3]) for r in rows)
 
 
-def finish_inbox(session: Session, *, ids: list[int], now: datetime) -> None:
-    """Done: the ticket is stored, so the inbox lets go of its text."""
-    if ids:
-        session.execute(
-            update(WebhookInbox)
-            .where(WebhookInbox.id.in_(ids))
-            .values(status="done", ticket=None, processed_at=now, claimed_until=None, last_error=None),
-            execution_options={"synchronize_session": False},
-        )
+def _still_claimed(claimed: list[tuple[int, int]]) -> Any:
+    """The rows as this worker claimed them: a claim by another worker since has counted an attempt."""
+    by_attempts: dict[int, list[int]] = {}
+    for row_id, attempts in claimed:
+        by_attempts.setdefault(attempts, []).append(row_id)
+    return and_(
+        WebhookInbox.status == "processing",
+        or_(*(and_(WebhookInbox.attempts == a, WebhookInbox.id.in_(ids)) for a, ids in by_attempts.items())),
+    )
 
 
-def retry_inbox(session: Session, *, row_id: int, failed: bool, next_at: datetime, error: str) -> None:
-    """Put a row back for a later attempt, or mark it failed after its last one."""
+def finish_inbox(session: Session, *, claimed: list[tuple[int, int]], now: datetime) -> int:
+    """Done: the ticket is stored, so the inbox lets go of its text. ``claimed`` is (id, attempts)
+    as claimed; the number of rows still held, which the caller checks before committing."""
+    if not claimed:
+        return 0
+    result = session.execute(
+        update(WebhookInbox)
+        .where(_still_claimed(claimed))
+        .values(status="done", ticket=None, processed_at=now, claimed_until=None, last_error=None),
+        execution_options={"synchronize_session": False},
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def retry_inbox(
+    session: Session,
+    *,
+    row_id: int,
+    failed: bool,
+    next_at: datetime,
+    error: str,
+    attempts: int | None = None,
+) -> None:
+    """Put a row back for a later attempt, or mark it failed after its last one.
+
+    With ``attempts`` (as claimed) only while this worker still holds the row: once another has
+    claimed it, it is that worker's to finish or put back.
+    """
+    held = WebhookInbox.id == row_id
+    if attempts is not None:
+        held = and_(held, _still_claimed([(row_id, attempts)]))
     session.execute(
         update(WebhookInbox)
-        .where(WebhookInbox.id == row_id)
+        .where(held)
         .values(
             status="failed" if failed else "pending",
             next_attempt_at=next_at,
