@@ -37,6 +37,11 @@ BATCH = 100
 LEASE_SECONDS = 120
 PURGE_EVERY_SECONDS = 3600
 
+
+class LeaseLost(Exception):
+    """Another worker claimed rows of this pass after its lease ran out: it stores them, not us."""
+
+
 Scored = tuple[int, int, TicketScoreRequest, TicketScore]  # row id, attempts, ticket, result
 
 
@@ -106,6 +111,10 @@ class InboxProcessor:
                 with write_turn(self._engine), self.sessions() as session:
                     self._commit(session, scored, now)
                     session.commit()
+            except LeaseLost:
+                # Rolled back; the rows still held come back when the lease runs out.
+                self.log.warning("inbox lease lost", rows=len(scored))
+                scored = []
             except Exception as exc:
                 failures.extend((row_id, attempts, type(exc).__name__) for row_id, attempts, _, _ in scored)
                 scored = []
@@ -132,7 +141,11 @@ class InboxProcessor:
             now_rows.sort(key=lambda r: (r[0], r[1]))  # one order for every worker: no deadlocks
             repository.store_scored(session, writer=self._writer, rows=now_rows, now=now)
             rows = later
-        repository.finish_inbox(session, ids=[row_id for row_id, _, _, _ in scored], now=now)
+        held = repository.finish_inbox(
+            session, claimed=[(row_id, attempts) for row_id, attempts, _, _ in scored], now=now
+        )
+        if held < len(scored):
+            raise LeaseLost
         for _, _, ticket, result in scored:
             source = ticket.source or ""
             integration = self.settings.integrations.get(source)
@@ -152,6 +165,7 @@ class InboxProcessor:
                     repository.retry_inbox(
                         session,
                         row_id=row_id,
+                        attempts=attempts,
                         failed=failed,
                         next_at=now + timedelta(seconds=wait),
                         error=error,

@@ -103,22 +103,51 @@ def claim_inbox(
     return sorted((r[0], r[1], r[2], r[3]) for r in rows)
 
 
-def finish_inbox(session: Session, *, ids: list[int], now: datetime) -> None:
-    """Done: the ticket is stored, so the inbox lets go of its text."""
-    if ids:
-        session.execute(
-            update(WebhookInbox)
-            .where(WebhookInbox.id.in_(ids))
-            .values(status="done", ticket=None, processed_at=now, claimed_until=None, last_error=None),
-            execution_options={"synchronize_session": False},
-        )
+def _still_claimed(claimed: list[tuple[int, int]]) -> Any:
+    """The rows as this worker claimed them: a claim by another worker since has counted an attempt."""
+    by_attempts: dict[int, list[int]] = {}
+    for row_id, attempts in claimed:
+        by_attempts.setdefault(attempts, []).append(row_id)
+    return and_(
+        WebhookInbox.status == "processing",
+        or_(*(and_(WebhookInbox.attempts == a, WebhookInbox.id.in_(ids)) for a, ids in by_attempts.items())),
+    )
 
 
-def retry_inbox(session: Session, *, row_id: int, failed: bool, next_at: datetime, error: str) -> None:
-    """Put a row back for a later attempt, or mark it failed after its last one."""
+def finish_inbox(session: Session, *, claimed: list[tuple[int, int]], now: datetime) -> int:
+    """Done: the ticket is stored, so the inbox lets go of its text. ``claimed`` is (id, attempts)
+    as claimed; the number of rows still held, which the caller checks before committing."""
+    if not claimed:
+        return 0
+    result = session.execute(
+        update(WebhookInbox)
+        .where(_still_claimed(claimed))
+        .values(status="done", ticket=None, processed_at=now, claimed_until=None, last_error=None),
+        execution_options={"synchronize_session": False},
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def retry_inbox(
+    session: Session,
+    *,
+    row_id: int,
+    failed: bool,
+    next_at: datetime,
+    error: str,
+    attempts: int | None = None,
+) -> None:
+    """Put a row back for a later attempt, or mark it failed after its last one.
+
+    With ``attempts`` (as claimed) only while this worker still holds the row: once another has
+    claimed it, it is that worker's to finish or put back.
+    """
+    held = WebhookInbox.id == row_id
+    if attempts is not None:
+        held = and_(held, _still_claimed([(row_id, attempts)]))
     session.execute(
         update(WebhookInbox)
-        .where(WebhookInbox.id == row_id)
+        .where(held)
         .values(
             status="failed" if failed else "pending",
             next_attempt_at=next_at,
@@ -182,7 +211,11 @@ def store_scored(session: Session, *, writer: BulkWriter, rows: list[tuple[Any, 
 def upsert_delivery(
     session: Session, *, integration: str, external_id: str, decision: dict[str, Any], now: datetime
 ) -> None:
-    """The ticket's latest decision, to be sent now: replaces an older one, whatever its state."""
+    """The ticket's latest decision, to be sent now: replaces an older one, whatever its state.
+
+    A claim on the row is kept: the older decision may be in flight, and sent by another worker
+    now the newer one could land first and be overwritten. The older send's settle lets it go.
+    """
     stmt = _insert(session, Delivery).values(
         integration=integration,
         external_id=external_id,
@@ -203,7 +236,6 @@ def upsert_delivery(
             "attempts": 0,
             "updated_at": now,
             "next_attempt_at": now,
-            "claimed_until": None,
             "dead_at": None,
             "last_status": None,
             "last_error": None,
@@ -240,14 +272,24 @@ def claim_deliveries(
 
 
 def settle_delivery(session: Session, *, delivery_id: int, revision: int, values: dict[str, Any]) -> bool:
-    """Record an attempt's outcome, unless a newer decision replaced this one meanwhile."""
+    """Record an attempt's outcome, unless a newer decision replaced this one meanwhile.
+
+    In that case the claim this send held is released instead, so the newer decision (due since
+    its upsert) goes out next, after the older one has landed.
+    """
     result = session.execute(
         update(Delivery)
         .where(Delivery.id == delivery_id, Delivery.revision == revision)
         .values(claimed_until=None, **values),
         execution_options={"synchronize_session": False},
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    if result.rowcount:  # type: ignore[attr-defined]
+        return True
+    session.execute(
+        update(Delivery).where(Delivery.id == delivery_id).values(claimed_until=None),
+        execution_options={"synchronize_session": False},
+    )
+    return False
 
 
 def requeue_dead(session: Session, *, now: datetime, integration: str | None) -> list[int]:

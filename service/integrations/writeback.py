@@ -5,7 +5,8 @@ A pass claims due deliveries (a lease, like the inbox) and sends each with httpx
 - 2xx: delivered. 409 from a generic receiver: it has this delivery already (each request
   carries an ``Idempotency-Key``), so delivered too. A helpdesk's 409 (Zendesk: the ticket was
   updated meanwhile) is retried: the write-back is a PUT of state, safe to repeat.
-- 429, 408, 425, 5xx, a timeout or a connection error: retried after an exponential backoff
+- 429, 408, 425, 5xx, a timeout, a connection error or another httpx error (an undecodable
+  body, too many redirects): retried after an exponential backoff
   with jitter (``TRIAGE_DELIVERY_BACKOFF_SECONDS`` doubled per attempt, capped), or after
   ``Retry-After`` (seconds or an HTTP date) when that is longer; after
   ``TRIAGE_DELIVERY_MAX_ATTEMPTS`` the delivery is dead: a dead letter, kept with its last
@@ -58,8 +59,11 @@ class CircuitBreaker:
 
     def allow(self, now: float) -> bool:
         with self._lock:
-            if self.state == "open" and now - self.opened_at >= self.cooldown:
-                self.state = "half_open"
+            # Half-open past the cool-down too: a trial whose outcome never came back (its pass
+            # died) must not hold the breaker shut for good. ``opened_at`` moves to the trial, so
+            # one trial per cool-down.
+            if self.state != "closed" and now - self.opened_at >= self.cooldown:
+                self.state, self.opened_at = "half_open", now
                 return True  # the one trial
             return self.state == "closed"
 
@@ -172,7 +176,11 @@ class DeliverySender:
                 at = now if breaker is None or stop() else datetime.fromtimestamp(breaker.reopens_at(), UTC)
                 settled.append((delivery_id, revision, {"next_attempt_at": at}))
                 continue
-            outcome = self._send(integration, name, external_id, decision, delivery_id, revision, now)
+            try:
+                outcome = self._send(integration, name, external_id, decision, delivery_id, revision, now)
+            except Exception as exc:  # one bad delivery must not leave the pass's others unsettled
+                self.log.error("delivery send failed", integration=name, error_type=type(exc).__name__)
+                outcome = _Outcome("retrying", None, type(exc).__name__)
             if breaker is not None:
                 if outcome.status == "retrying":
                     breaker.failed(now.timestamp())
@@ -247,7 +255,7 @@ class DeliverySender:
             response = self.client.request(out.method, out.url, json=out.body, headers=headers, auth=auth)
         except httpx.TimeoutException:
             return _Outcome("retrying", None, "timeout")
-        except httpx.TransportError as exc:
+        except httpx.HTTPError as exc:  # transport, an undecodable body, too many redirects
             return _Outcome("retrying", None, type(exc).__name__)
         code = response.status_code
         if code < 300 or (code == 409 and integration.provider == "generic"):

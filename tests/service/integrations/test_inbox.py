@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import Settings
+from service.integrations import inbox as inbox_module
 from service.integrations import repository
 from service.integrations.inbox import LEASE_SECONDS, InboxProcessor
 from service.integrations.providers import parse
@@ -213,3 +214,34 @@ def test_workers_claiming_together_process_each_row_once(
     assert len(tickets) == 240 and all(t.times_scored == 1 for t in tickets)
     assert all(r.status == "done" and r.attempts == 1 for r in rows(db_sessions, WebhookInbox))
     assert len(rows(db_sessions, Delivery)) == 240
+
+
+def test_a_pass_that_outlasts_its_lease_leaves_the_rows_to_the_worker_that_took_them(
+    db_sessions: sessionmaker[Session], scorer: Scorer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slow, other = processor(db_sessions, scorer), processor(db_sessions, scorer)
+    real = inbox_module.score_and_record
+    state: dict[str, Any] = {"armed": True, "fail": False}
+
+    def lease_runs_out_meanwhile(**kwargs: Any) -> Any:
+        if state["armed"]:  # the slow worker's scoring outlasts its lease; another takes the row
+            state["armed"] = False
+            state["taken"] = other.run_once(NOW + timedelta(seconds=LEASE_SECONDS + 1))
+            if state["fail"]:
+                raise RuntimeError("scoring broke")
+        return real(**kwargs)
+
+    monkeypatch.setattr(inbox_module, "score_and_record", lease_runs_out_meanwhile)
+    receive(db_sessions, "zammad", "zammad_ticket_created", "z1")
+    assert slow.run_once(NOW) == 1 and state["taken"] == 1
+    (row,) = rows(db_sessions, WebhookInbox)
+    assert (row.status, row.attempts, row.last_error) == ("done", 2, None)
+    (ticket,) = rows(db_sessions, TicketRecord)
+    assert ticket.times_scored == 1  # stored once, by the worker holding the lease
+    assert [d.revision for d in rows(db_sessions, Delivery)] == [1]
+    # A failure recorded after the lease ran out does not put the other worker's done row back.
+    state.update(armed=True, fail=True)
+    receive(db_sessions, "zammad", "zammad_ticket_created", "z2")
+    assert slow.run_once(NOW) == 1 and state["taken"] == 1
+    row = rows(db_sessions, WebhookInbox)[-1]
+    assert (row.status, row.attempts, row.last_error) == ("done", 2, None)

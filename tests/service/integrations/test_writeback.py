@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import Settings
 from service.integrations import repository
+from service.integrations import writeback as writeback_module
 from service.integrations.writeback import CircuitBreaker, DeliverySender, retry_after_seconds
 from service.storage.database import aware
 from service.storage.tables import Delivery
@@ -189,14 +190,42 @@ def test_a_newer_decision_replaces_the_one_in_flight(
         (claimed,) = repository.claim_deliveries(session, now=NOW, until=NOW + timedelta(minutes=5), limit=10)
         session.commit()
     enqueue(db_sessions, "zendesk", "3", {**DECISION, "route": "automation", "priority": "low"})
+    # While the old decision is in flight the newer one is not sent: it could land first.
     with db_sessions() as session:
-        # The old send finishing cannot mark the newer decision delivered.
+        assert repository.claim_deliveries(session, now=NOW, until=NOW + timedelta(minutes=5), limit=10) == []
+        session.commit()
+    assert sender.run_once(NOW + timedelta(minutes=1)).claimed == 0
+    with db_sessions() as session:
+        # The old send finishing cannot mark the newer decision delivered, but lets it go.
         assert not repository.settle_delivery(
             session, delivery_id=claimed[0], revision=claimed[5], values={"status": "delivered"}
         )
         session.commit()
-    assert sender.run_once(NOW).delivered == 1
+    assert sender.run_once(NOW + timedelta(minutes=1)).delivered == 1
+    assert len(helpdesk.requests) == 1
     assert helpdesk.requests[-1]["json"]["ticket"]["priority"] == "low"
+
+
+def test_a_superseded_send_in_a_pass_hands_over_to_the_newer_decision(
+    db_sessions: sessionmaker[Session],
+    sender: DeliverySender,
+    helpdesk: FakeHelpdesk,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    enqueue(db_sessions, "zammad", "6")
+    real = sender._send
+
+    def newer_arrives_meanwhile(*args: Any) -> Any:
+        enqueue(db_sessions, "zammad", "6", {**DECISION, "route": "automation", "priority": "low"})
+        return real(*args)
+
+    monkeypatch.setattr(sender, "_send", newer_arrives_meanwhile)
+    assert sender.run_once(NOW).superseded == 1
+    monkeypatch.setattr(sender, "_send", real)
+    (d,) = deliveries(db_sessions)
+    assert (d.revision, d.status, d.claimed_until) == (2, "pending", None)
+    assert sender.run_once(NOW).delivered == 1
+    assert [r["json"]["priority_id"] for r in helpdesk.requests] == [3, 1]
 
 
 def test_a_refusal_is_dead_at_once(
@@ -256,6 +285,59 @@ def test_the_breaker_opens_and_half_opens(
     assert all(d.status == "delivered" for d in deliveries(db_sessions))
 
 
+def test_an_undecodable_reply_is_retried_and_does_not_stick_the_breaker(
+    db_sessions: sessionmaker[Session], sender: DeliverySender, helpdesk: FakeHelpdesk
+) -> None:
+    enqueue(db_sessions, "zendesk", "z1")
+    # A 200 claiming gzip with a body that is not: httpx raises DecodingError while reading it.
+    helpdesk.answer(200, {"Content-Encoding": "gzip"})
+    assert sender.run_once(NOW).retrying == 1
+    (d,) = deliveries(db_sessions)
+    assert (d.status, d.attempts, d.last_error) == ("retrying", 1, "DecodingError")
+    # The breaker opens; its half-open trial meets the same reply and must reopen it, not hang.
+    helpdesk.answer(500, times=2)
+    helpdesk.answer(200, {"Content-Encoding": "gzip"})
+    at = NOW
+    for _ in range(2):
+        at = aware(deliveries(db_sessions)[0].next_attempt_at)  # type: ignore[assignment]
+        assert sender.run_once(at).retrying == 1
+    assert sender.breakers["zendesk"].state == "open"
+    at += timedelta(seconds=31)
+    assert sender.run_once(at).dead == 1  # its fourth attempt: the last
+    assert sender.breakers["zendesk"].state == "open"
+    (d,) = deliveries(db_sessions)
+    assert (d.status, d.attempts, d.last_error) == ("dead", 4, "DecodingError")
+
+
+def test_an_unexpected_error_in_one_send_settles_the_rest(
+    db_sessions: sessionmaker[Session],
+    sender: DeliverySender,
+    helpdesk: FakeHelpdesk,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = writeback_module.writeback
+
+    def breaks_on_one(**kwargs: Any) -> Any:
+        if kwargs["external_id"] == "bad":
+            raise RuntimeError("provider mapping broke")
+        return real(**kwargs)
+
+    monkeypatch.setattr(writeback_module, "writeback", breaks_on_one)
+    enqueue(db_sessions, "zammad", "bad")
+    enqueue(db_sessions, "zammad", "good")
+    report = sender.run_once(NOW)
+    assert (report.retrying, report.delivered) == (1, 1)
+    bad, good = deliveries(db_sessions)
+    assert (bad.status, bad.attempts, bad.last_error, bad.claimed_until) == (
+        "retrying",
+        1,
+        "RuntimeError",
+        None,
+    )
+    assert (good.status, good.claimed_until) == ("delivered", None)
+    assert len(helpdesk.requests) == 1
+
+
 def test_breaker_and_retry_after_units() -> None:
     breaker = CircuitBreaker(failures=2, cooldown=10)
     assert breaker.allow(0)
@@ -263,8 +345,10 @@ def test_breaker_and_retry_after_units() -> None:
     assert breaker.allow(1)
     breaker.failed(1)
     assert not breaker.allow(5) and breaker.allow(11) and not breaker.allow(11.5)  # one trial only
+    # The trial's outcome never arrived: after another cool-down a new trial goes through.
+    assert not breaker.allow(20) and breaker.allow(21) and not breaker.allow(21.5)
     breaker.succeeded()
-    assert breaker.allow(12)
+    assert breaker.allow(22)
     assert retry_after_seconds("120", NOW) == 120
     assert retry_after_seconds("soon", NOW) is None and retry_after_seconds(None, NOW) is None
     assert retry_after_seconds(format_datetime(NOW - timedelta(seconds=5), usegmt=True), NOW) == 0
