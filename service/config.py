@@ -24,9 +24,10 @@ class Integration(BaseModel):
 
     ``provider`` defaults to the integration's name when that names a provider. ``url`` is the
     helpdesk's base URL (``https://acme.zendesk.com``), or for ``generic`` the URL the decision
-    is POSTed to; without it nothing is written back. ``token`` is sent as ``Bearer TOKEN``, or
-    with ``auth: basic`` as HTTP basic credentials ``user:password`` (Zendesk:
-    ``agent@acme.com/token:API_TOKEN``; Freshdesk: ``API_KEY:X``).
+    is POSTed to; without it nothing is written back. ``token`` is sent as ``Bearer TOKEN``, with
+    ``auth: basic`` as HTTP basic credentials ``user:password`` (Zendesk:
+    ``agent@acme.com/token:API_TOKEN``; Freshdesk: ``API_KEY:X``), or with ``auth: token`` as
+    ``Token token=TOKEN`` (Zammad's access tokens; ``bearer`` is for its OAuth2 tokens).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -35,7 +36,8 @@ class Integration(BaseModel):
     secret: SecretStr = Field(min_length=1)
     url: HttpUrl | None = None
     token: SecretStr | None = None
-    auth: Literal["bearer", "basic"] = "bearer"
+    # "token": Zammad's personal access tokens (``Authorization: Token token=TOKEN``).
+    auth: Literal["bearer", "basic", "token"] = "bearer"
     # The helpdesk group a ticket routed to a person is moved to (Zendesk/Freshdesk/Zammad ids).
     human_group_id: int | None = None
 

@@ -249,6 +249,8 @@ class DeliverySender:
             if integration.auth == "basic":
                 user, _, password = token.partition(":")
                 auth = httpx.BasicAuth(user, password)
+            elif integration.auth == "token":
+                headers["Authorization"] = f"Token token={token}"
             else:
                 headers["Authorization"] = f"Bearer {token}"
         try:

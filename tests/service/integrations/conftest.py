@@ -93,12 +93,19 @@ def integrations(url: str | None = None, **overrides: Any) -> dict[str, Integrat
             "auth": "basic",
             "human_group_id": 42,
         },
-        "zammad": {"secret": ZAMMAD_SECRET, "url": url, "token": "zm-token", "human_group_id": 3},
+        "zammad": {
+            "secret": ZAMMAD_SECRET,
+            "url": url,
+            "token": "zm-token",
+            "auth": "token",
+            "human_group_id": 3,
+        },
         "freshdesk": {"secret": FRESHDESK_SECRET, "url": url, "token": "fd-key:X", "auth": "basic"},
         "acme": {
             "provider": "generic",
             "secret": GENERIC_SECRET,
             "url": f"{url}/hooks/triage" if url else None,
+            "token": "acme-token",
         },
     }
     for name, values in overrides.items():

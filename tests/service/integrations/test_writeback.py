@@ -89,10 +89,11 @@ def test_delivered_with_each_providers_request(
         zendesk["headers"]["Authorization"]
         == "Basic " + base64.b64encode(b"agent@example.com/token:zd-token").decode()
     )
-    assert by_path[("PUT", "/api/v1/tickets/512")]["headers"]["Authorization"] == "Bearer zm-token"
+    assert by_path[("PUT", "/api/v1/tickets/512")]["headers"]["Authorization"] == "Token token=zm-token"
     assert by_path[("PUT", "/api/v1/tickets/512")]["json"] == {"priority_id": 3, "group_id": 3}
     assert by_path[("PUT", "/api/v2/tickets/4417")]["json"] == {"priority": 4}
     assert by_path[("POST", "/hooks/triage")]["json"]["ticket_id"] == "81723"
+    assert by_path[("POST", "/hooks/triage")]["headers"]["Authorization"] == "Bearer acme-token"
     assert all(r["headers"]["Idempotency-Key"].startswith("triage-") for r in helpdesk.requests)
     assert all(
         (d.status, d.attempts, d.last_status) == ("delivered", 1, 200) for d in deliveries(db_sessions)
