@@ -44,7 +44,11 @@ class Customer(_Strict):
 class TicketScoreRequest(_Strict):
     """One ticket to score."""
 
-    text: Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS, pattern=NO_NUL)]
+    # The NUL rule in the schema only: a substring test in _not_blank checks it several times
+    # faster than a pattern over up to 20,000 characters, on the scoring path.
+    text: Annotated[
+        str, Field(min_length=1, max_length=MAX_TEXT_CHARS, json_schema_extra={"pattern": NO_NUL})
+    ]
     id: ShortStr | None = None
     source: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")] | None = Field(
         default=None,
@@ -68,6 +72,8 @@ class TicketScoreRequest(_Strict):
     @field_validator("text")
     @classmethod
     def _not_blank(cls, value: str) -> str:
+        if "\x00" in value:
+            raise ValueError("must not contain the NUL character")
         if not value.strip():
             raise ValueError("text must contain more than whitespace")
         return value
