@@ -271,22 +271,32 @@ def claim_deliveries(
     return sorted((r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows)
 
 
-def settle_delivery(session: Session, *, delivery_id: int, revision: int, values: dict[str, Any]) -> bool:
+def settle_delivery(
+    session: Session,
+    *,
+    delivery_id: int,
+    revision: int,
+    values: dict[str, Any],
+    claimed_until: datetime | None = None,
+) -> bool:
     """Record an attempt's outcome, unless a newer decision replaced this one meanwhile.
 
     In that case the claim this send held is released instead, so the newer decision (due since
-    its upsert) goes out next, after the older one has landed.
+    its upsert) goes out next, after the older one has landed. With ``claimed_until`` (the lease
+    the sender claimed with) nothing happens once the row carries another lease: a pass that
+    outlasted its lease must not settle, or free, another worker's send in flight.
     """
+    mine = [Delivery.id == delivery_id]
+    if claimed_until is not None:
+        mine.append(Delivery.claimed_until == claimed_until)
     result = session.execute(
-        update(Delivery)
-        .where(Delivery.id == delivery_id, Delivery.revision == revision)
-        .values(claimed_until=None, **values),
+        update(Delivery).where(*mine, Delivery.revision == revision).values(claimed_until=None, **values),
         execution_options={"synchronize_session": False},
     )
     if result.rowcount:  # type: ignore[attr-defined]
         return True
     session.execute(
-        update(Delivery).where(Delivery.id == delivery_id).values(claimed_until=None),
+        update(Delivery).where(*mine).values(claimed_until=None),
         execution_options={"synchronize_session": False},
     )
     return False

@@ -210,7 +210,11 @@ class DeliverySender:
             with write_turn(self._engine), self.sessions() as session:
                 for delivery_id, revision, values in settled:
                     if not repository.settle_delivery(
-                        session, delivery_id=delivery_id, revision=revision, values=values
+                        session,
+                        delivery_id=delivery_id,
+                        revision=revision,
+                        values=values,
+                        claimed_until=lease,
                     ):
                         outcome_name = "superseded"
                     else:

@@ -207,6 +207,42 @@ def test_a_newer_decision_replaces_the_one_in_flight(
     assert helpdesk.requests[-1]["json"]["ticket"]["priority"] == "low"
 
 
+def test_a_send_that_outlasted_its_lease_neither_settles_nor_frees_the_next_claim(
+    db_sessions: sessionmaker[Session],
+) -> None:
+    enqueue(db_sessions, "zendesk", "4")
+    first_lease, second_lease = NOW + timedelta(minutes=5), NOW + timedelta(minutes=15)
+    with db_sessions() as session:
+        (old,) = repository.claim_deliveries(session, now=NOW, until=first_lease, limit=10)
+        session.commit()
+    with db_sessions() as session:  # the first lease ran out: another worker takes the row
+        (again,) = repository.claim_deliveries(
+            session, now=NOW + timedelta(minutes=6), until=second_lease, limit=10
+        )
+        session.commit()
+    assert again[0] == old[0]
+    with db_sessions() as session:  # the first send's late outcome changes nothing
+        assert not repository.settle_delivery(
+            session, delivery_id=old[0], revision=old[5], values={"status": "dead"}, claimed_until=first_lease
+        )
+        session.commit()
+    with db_sessions() as session:
+        (row,) = repository.list_deliveries(session)
+        assert row.status == "pending"
+        assert (
+            repository.claim_deliveries(session, now=NOW + timedelta(minutes=7), until=second_lease, limit=10)
+            == []
+        )
+        assert repository.settle_delivery(
+            session,
+            delivery_id=old[0],
+            revision=old[5],
+            values={"status": "delivered"},
+            claimed_until=second_lease,
+        )
+        session.commit()
+
+
 def test_a_superseded_send_in_a_pass_hands_over_to_the_newer_decision(
     db_sessions: sessionmaker[Session],
     sender: DeliverySender,
