@@ -59,11 +59,11 @@ def cpu_split(server_pid: int) -> dict[str, float]:
     for pid, (_, parent, _) in sorted(procs.items()):
         if parent in tree:
             tree.add(pid)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return {
         "service": sum(procs[p][2] for p in tree if p in procs),
         "postgres": sum(cpu for name, _, cpu in procs.values() if name == "postgres"),
-        "load": resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
-        + resource.getrusage(resource.RUSAGE_CHILDREN).ru_stime,
+        "load": children.ru_utime + children.ru_stime,
     }
 
 

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from service.config import get_settings
-from training.storage_cli import _fail, _sessions
+from training.storage_cli import _fail, _refused, _sessions
 
 models_app = typer.Typer(help="The model registry: versions, promotion, rollback.", no_args_is_help=True)
 ActorOption = Annotated[str | None, typer.Option(help="Who is acting (default: cli:$USER).")]
@@ -62,16 +62,13 @@ def show(spec: Annotated[str, typer.Argument(help="NAME/VERSION")]) -> None:
     """One version: status, figures and who did what when."""
     import json
 
-    from service.errors import TriageError
     from service.registry import repository
     from service.registry.service import get_version
 
     name, version = _split(spec)
     with _sessions()() as session:
-        try:
+        with _refused():
             row = get_version(session=session, name=name, version=version)
-        except TriageError as exc:
-            raise _fail(exc.message) from exc
         typer.echo(f"{row.name}/{row.version}: {row.status} (sha256 {row.model_sha256[:16]}…)")
         typer.echo(json.dumps(row.metrics, indent=2, sort_keys=True))
         for event in repository.events(session, row.id):
@@ -135,7 +132,6 @@ def promote(
     actor: ActorOption = None,
 ) -> None:
     """Make a version the champion, if it is not worse than the current one (the gate)."""
-    from service.errors import TriageError
     from service.registry import repository
     from service.registry.service import get_version
     from service.registry.service import promote as promote_version
@@ -143,10 +139,8 @@ def promote(
     settings = get_settings()
     name, version = _split(spec)
     with _sessions()() as session:
-        try:
+        with _refused():
             row = get_version(session=session, name=name, version=version)
-        except TriageError as exc:
-            raise _fail(exc.message) from exc
         current = repository.champion(session, name)
         gate: dict[str, Any] = {}
         if current is not None and current.id != row.id:
@@ -165,7 +159,7 @@ def promote(
                         code=3,
                     )
                 typer.echo("  promoting anyway (--force); this is recorded")
-        try:
+        with _refused():
             promoted = promote_version(
                 session=session,
                 name=name,
@@ -175,8 +169,6 @@ def promote(
                 gate=gate,
                 delay_seconds=settings.model_switch_delay_seconds,
             )
-        except TriageError as exc:
-            raise _fail(exc.message) from exc
         typer.echo(
             f"{name}/{version} is the champion; workers switch at {promoted.serving_from:%H:%M:%S} UTC"
         )
@@ -185,19 +177,16 @@ def promote(
 @models_app.command()
 def rollback(name: Annotated[str, typer.Argument(help="Model name")], actor: ActorOption = None) -> None:
     """Make the previous champion current again."""
-    from service.errors import TriageError
     from service.registry.service import rollback as rollback_model
 
     with _sessions()() as session:
-        try:
+        with _refused():
             row = rollback_model(
                 session=session,
                 name=name,
                 actor=_actor(actor),
                 delay_seconds=get_settings().model_switch_delay_seconds,
             )
-        except TriageError as exc:
-            raise _fail(exc.message) from exc
         typer.echo(
             f"{name}/{row.version} is the champion again; workers switch at {row.serving_from:%H:%M:%S} UTC"
         )
@@ -206,15 +195,12 @@ def rollback(name: Annotated[str, typer.Argument(help="Model name")], actor: Act
 @models_app.command()
 def retire(spec: Annotated[str, typer.Argument(help="NAME/VERSION")], actor: ActorOption = None) -> None:
     """Take a candidate or shadow version out of use."""
-    from service.errors import TriageError
     from service.registry.service import retire as retire_version
 
     name, version = _split(spec)
     with _sessions()() as session:
-        try:
+        with _refused():
             retire_version(session=session, name=name, version=version, actor=_actor(actor))
-        except TriageError as exc:
-            raise _fail(exc.message) from exc
         typer.echo(f"{name}/{version} is retired")
 
 
@@ -223,15 +209,12 @@ def shadow_model(
     spec: Annotated[str, typer.Argument(help="NAME/VERSION")], actor: ActorOption = None
 ) -> None:
     """Let a version score every ticket beside the champion, after each response (never delaying it)."""
-    from service.errors import TriageError
     from service.registry.service import set_shadow
 
     name, version = _split(spec)
     with _sessions()() as session:
-        try:
+        with _refused():
             set_shadow(session=session, name=name, version=version, actor=_actor(actor))
-        except TriageError as exc:
-            raise _fail(exc.message) from exc
         typer.echo(f"{name}/{version} is the shadow: workers start scoring with it within seconds")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,6 +16,17 @@ from service.config import get_settings
 def _fail(message: str, code: int = 1) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code)
+
+
+@contextmanager
+def _refused() -> Iterator[None]:
+    """A service error (an unknown version, a refused gate) as the CLI's one-line error, status 1."""
+    from service.errors import TriageError
+
+    try:
+        yield
+    except TriageError as exc:
+        raise _fail(exc.message) from exc
 
 
 db_app = typer.Typer(help="The database: migrations.", no_args_is_help=True)

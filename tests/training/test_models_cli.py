@@ -61,3 +61,15 @@ def test_an_equal_model_passes_the_gate(data_dir: Path, tiny_models_dir: Path, c
     assert triage("models", "promote", "tiny/9")[0] == 1
     assert triage("models", "promote", "tiny")[0] == 2
     assert triage("models", "register", str(candidates_dir / "nowhere"))[0] == 1
+
+
+def test_an_unknown_version_is_a_one_line_error_with_status_1(data_dir: Path) -> None:
+    for args in (
+        ("show", "tiny/99"),
+        ("promote", "tiny/99", "--actor", "olga"),
+        ("shadow", "tiny/99", "--actor", "olga"),
+        ("retire", "tiny/99", "--actor", "olga"),
+        ("rollback", "tiny", "--actor", "olga"),
+    ):
+        code, out = triage("models", *args)
+        assert code == 1 and out.startswith("error: ") and "Traceback" not in out, (args, out)
