@@ -1,11 +1,12 @@
 """Storage: ``POST /v1/score`` requests/s with every ticket committed, against storage off.
 
-The same service, the same uvicorn settings and the same 100-word English ticket, run twice in
-the same session: with ``TRIAGE_STORAGE=false`` (the reference: scoring only) and with storage on
-(SQLite in a fresh temporary folder, or ``--database-url``). Every request carries a new ticket
-id, so each one inserts a row and a history event. wrk (Debian package ``wrk``) loads the server
-from a second process on loopback with 32 connections; medians of ``--repeats`` runs; 1 and 2
-workers. The ratio is what storage costs; the target is >= 70%. It also prints the CPU each
+The same service, the same uvicorn settings and the same 100-word English ticket, run side by
+side in the same session: with ``TRIAGE_STORAGE=false`` (the reference: scoring only) and with
+storage on (SQLite in a fresh temporary folder, or ``--database-url``), loaded in turn. Every
+request carries a new ticket id, so each one inserts a row and a history event. wrk (Debian
+package ``wrk``) loads the server from a second process on loopback with 32 connections;
+medians of ``--repeats`` runs; 1 and 2 workers. The ratio is what storage costs (also given as
+the median of the ratios of neighbouring runs); the target is >= 70%. It also prints the CPU each
 party used while wrk ran (the service's processes, PostgreSQL's server processes, wrk), from
 /proc: on a 2-core machine the database shares the cores the workers would otherwise use.
 
@@ -15,6 +16,7 @@ party used while wrk ran (the service's processes, PostgreSQL's server processes
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -71,19 +73,40 @@ def stored_rps(port: int, prefix: str, text: str, seconds: int) -> float:
     return run_wrk(port, LUA % (prefix, json.dumps(text)), seconds, 32)["rps"]
 
 
+def _run(port: int, pid: int, prefix: str, text: str, seconds: int) -> tuple[float, dict[str, float]]:
+    before = cpu_split(pid)
+    rate = stored_rps(port, prefix, text, seconds)
+    after = cpu_split(pid)
+    return rate, {k: (after[k] - before[k]) / seconds for k in before}
+
+
 def measure(
-    workers: int, env: dict[str, str], text: str, seconds: int, repeats: int, tag: str
-) -> tuple[float, dict[str, float]]:
-    """Median requests/s, and the median CPU (in cores) each party used while wrk ran."""
-    with server("service.main:create_app", workers, ready_path="/readyz", env=env) as (port, proc):
-        stored_rps(port, f"{tag}-warm", text, 2)
-        rates, cores = [], []
+    workers: int, envs: dict[str, dict[str, str]], text: str, seconds: int, repeats: int
+) -> dict[str, tuple[list[float], dict[str, float]]]:
+    """Both services run side by side and are loaded in turn (off, stored, stored, off, ...), so
+    that a machine that slows down or speeds up during the run weighs on both alike; an idle
+    service costs nothing. Per service: its rates, and the median CPU (in cores) each party used."""
+    with contextlib.ExitStack() as stack:
+        servers = {
+            label: stack.enter_context(
+                server("service.main:create_app", workers, ready_path="/readyz", env=env)
+            )
+            for label, env in envs.items()
+        }
+        for label, (port, _) in servers.items():
+            stored_rps(port, f"{label}{workers}-warm", text, 2)
+        rates: dict[str, list[float]] = {label: [] for label in servers}
+        cores: dict[str, list[dict[str, float]]] = {label: [] for label in servers}
         for i in range(repeats):
-            before = cpu_split(proc.pid)
-            rates.append(stored_rps(port, f"{tag}-{i}", text, seconds))
-            after = cpu_split(proc.pid)
-            cores.append({k: (after[k] - before[k]) / seconds for k in before})
-        return median(rates), {k: median([c[k] for c in cores]) for k in cores[0]}
+            for label in list(servers) if i % 2 == 0 else list(servers)[::-1]:
+                port, proc = servers[label]
+                rate, used = _run(port, proc.pid, f"{label}{workers}-{i}", text, seconds)
+                rates[label].append(rate)
+                cores[label].append(used)
+        return {
+            label: (rates[label], {k: median([c[k] for c in cores[label]]) for k in cores[label][0]})
+            for label in servers
+        }
 
 
 def main() -> None:
@@ -107,13 +130,15 @@ def main() -> None:
             stored_env = {"TRIAGE_DATA_DIR": data_dir}
             if args.database_url:
                 stored_env["TRIAGE_DATABASE_URL"] = args.database_url
-            off, off_cpu = measure(
-                workers, {"TRIAGE_STORAGE": "false"}, text, args.seconds, args.repeats, "off"
-            )
-            on, on_cpu = measure(workers, stored_env, text, args.seconds, args.repeats, f"on{workers}")
+            envs = {"off": {"TRIAGE_STORAGE": "false"}, "stored": stored_env}
+            results = measure(workers, envs, text, args.seconds, args.repeats)
+        (off_rates, off_cpu), (on_rates, on_cpu) = results["off"], results["stored"]
+        off, on = median(off_rates), median(on_rates)
+        paired = median([b / a for a, b in zip(off_rates, on_rates, strict=True)])
         where = "PostgreSQL" if args.database_url else "SQLite"
         print(
-            f"workers {workers}: storage off {off:8.0f} req/s | stored ({where}) {on:8.0f} req/s | ratio {on / off:.0%}"
+            f"workers {workers}: storage off {off:8.0f} req/s | stored ({where}) {on:8.0f} req/s |"
+            f" ratio {on / off:.0%} (median of the {args.repeats} paired runs' ratios: {paired:.0%})"
         )
         for label, cpu, rate in (("off", off_cpu, off), ("stored", on_cpu, on)):
             print(

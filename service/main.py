@@ -28,7 +28,7 @@ from service.integrations.router import WEBHOOK_PATH
 from service.integrations.router import router as integrations_router
 from service.integrations.service import InboxWriter
 from service.integrations.writeback import DeliverySender, send_deliveries
-from service.lifecycle import pause
+from service.lifecycle import frozen_heap, pause
 from service.model.bundle import load_bundle, resolve_bundle_dir
 from service.monitoring.metrics import watch_drift
 from service.monitoring.service import DriftReport, drift_report
@@ -292,7 +292,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             else []
         )
         try:
-            yield
+            with frozen_heap():
+                yield
         finally:
             # The loops stop at their next pause and finish any database read under way first:
             # cancelling one mid-read would leave its thread holding a connection of an engine

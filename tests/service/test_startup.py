@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import shutil
 from pathlib import Path
 
 import pytest
 
 from service.config import Settings
+from service.lifecycle import YOUNG_COLLECTION_THRESHOLD
 from service.main import create_app
 from service.model.bundle import MODEL_FILE, BundleError
 from service.scoring.policy import PolicyError
@@ -44,3 +46,16 @@ async def test_missing_model_stops_startup(tmp_path: Path, settings: Settings) -
     with pytest.raises(BundleError, match="no such model"):
         async with app.router.lifespan_context(app):
             pass
+
+
+async def test_a_serving_worker_leaves_its_startup_heap_out_of_collections_and_restores_it(
+    settings: Settings,
+) -> None:
+    threshold = gc.get_threshold()
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        # What start-up loaded (the model among it) is frozen; young collections wait longer.
+        assert gc.get_freeze_count() > 10_000
+        assert gc.get_threshold()[0] == YOUNG_COLLECTION_THRESHOLD > threshold[0]
+    assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == threshold
