@@ -25,6 +25,8 @@ from training.models_cli import models_app, retrain
 from training.quality_cli import quality
 from training.storage_cli import db_app, export_feedback, keys_app, purge
 
+WORKER_HEALTHCHECK_SECONDS = 60
+
 app = typer.Typer(
     help="Ticket triage: train, evaluate and serve the model that routes tickets to humans.",
     no_args_is_help=True,
@@ -98,6 +100,10 @@ def serve(
         log_config=None,  # the app's JSON logging (service.observability) formats uvicorn's lines too
         access_log=False,  # the app logs each request itself, with its request id
         proxy_headers=False,
+        # A new worker re-imports this CLI and the model stack before it can answer the
+        # supervisor's first ping: ~5 s on a quiet 2-core VM, more on a busy one. With uvicorn's
+        # default of 5 s the supervisor killed each worker while it started and spawned the next.
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
     )
 
 
