@@ -151,40 +151,35 @@ def _recordset(columns: tuple[str, ...]) -> str:
 
 
 class PostgresWriter:
-    """Each statement takes every row at once as one JSON parameter (``json_to_recordset``).
+    """One statement for a whole group: every row as one JSON parameter (``json_to_recordset``),
+    parsed once, and the tickets' upsert hands its ids to the history and queue inserts through
+    ``RETURNING`` rather than each row looking its ticket up again.
 
     psycopg's ``executemany`` (pipelined) still adapted every value in Python and made the server
-    run one statement per row; this is one statement and one round trip per table, and JSON
-    floats round-trip exactly (Python writes the shortest repr, PostgreSQL reads it correctly rounded).
-    ``ORDER BY`` keeps one row order for every worker, so overlapping upserts cannot deadlock.
+    run one statement per row; JSON floats round-trip exactly (Python writes the shortest repr,
+    PostgreSQL reads it correctly rounded). ``ORDER BY`` keeps one row order for every worker,
+    so overlapping upserts cannot deadlock.
     """
 
     _ORDER = 'ORDER BY r.source COLLATE "C", r.external_id COLLATE "C"'
-    _FROM = f"FROM {_recordset(ROW_COLUMNS)} {_ORDER}"
-    _HUMAN_FROM = f"FROM {_recordset(ROW_COLUMNS)} WHERE r.route = 'human' {_ORDER}"
-    _UPSERT = (
-        f"INSERT INTO tickets ({', '.join(TICKET_COLUMNS)}, scored_at, times_scored, first_seen_at) "
-        f"SELECT {', '.join('r.' + c for c in TICKET_COLUMNS)}, %(now)s, 1, %(now)s {_FROM} "
-        f"ON CONFLICT (source, external_id) DO UPDATE SET {_UPDATE}"
-    )
-    _EVENT = (
-        f"INSERT INTO score_events (ticket_id, {', '.join(SCORE_COLUMNS)}, scored_at) "
-        f"SELECT {_TICKET_ID.format(s='r.source', e='r.external_id')}, "
-        f"{', '.join('r.' + c for c in SCORE_COLUMNS)}, %(now)s {_FROM}"
-    )
-    _QUEUE = (
+    _STORE = (
+        # S608: the names are this module's constants; every value is a bound parameter.
+        f"WITH r AS MATERIALIZED (SELECT * FROM {_recordset(ROW_COLUMNS)}), "  # noqa: S608
+        f"t AS (INSERT INTO tickets ({', '.join(TICKET_COLUMNS)}, scored_at, times_scored, first_seen_at) "
+        f"SELECT {', '.join('r.' + c for c in TICKET_COLUMNS)}, %(now)s, 1, %(now)s FROM r {_ORDER} "
+        f"ON CONFLICT (source, external_id) DO UPDATE SET {_UPDATE} RETURNING id, source, external_id), "
+        f"e AS (INSERT INTO score_events (ticket_id, {', '.join(SCORE_COLUMNS)}, scored_at) "
+        f"SELECT t.id, {', '.join('r.' + c for c in SCORE_COLUMNS)}, %(now)s "
+        "FROM r JOIN t USING (source, external_id)) "
         "INSERT INTO queue_items (ticket_id, status, priority, priority_rank, language, top_dimension, "
-        f"created_at) SELECT {_TICKET_ID.format(s='r.source', e='r.external_id')}, 'open', "
-        f"{', '.join('r.' + c for c in QUEUE_COLUMNS)}, %(now)s {_HUMAN_FROM} "
+        f"created_at) SELECT t.id, 'open', {', '.join('r.' + c for c in QUEUE_COLUMNS)}, %(now)s "
+        f"FROM r JOIN t USING (source, external_id) WHERE r.route = 'human' {_ORDER} "
         f"ON CONFLICT (ticket_id) DO UPDATE SET {_QUEUE_UPDATE}"
     )
 
     def store_scored(self, cursor: Any, rows: list[tuple[Any, ...]], now: datetime) -> None:
         params = {"rows": json.dumps([dict(zip(ROW_COLUMNS, r, strict=True)) for r in rows]), "now": now}
-        cursor.execute(self._UPSERT, params)
-        cursor.execute(self._EVENT, params)
-        if any(r[8] == "human" for r in rows):
-            cursor.execute(self._QUEUE, params)
+        cursor.execute(self._STORE, params)
 
     def find_keys(self, cursor: Any, keys: list[str]) -> dict[str, tuple[int, str, str]]:
         cursor.execute(
