@@ -123,18 +123,23 @@ class LanguageDetector:
         self.supported = supported
         self.min_confidence = min_confidence
         self.min_letters = min_letters
-        self._fast_languages = tuple(lang for lang in supported if lang in FUNCTION_WORDS)
-        self._fast_table, self._fast_labels = _function_table(self._fast_languages)
+        self.fast_languages = tuple(lang for lang in supported if lang in FUNCTION_WORDS)
+        self._fast_table, self._fast_labels = _function_table(self.fast_languages)
         self._identifier = _identifier()
+
+    @property
+    def fast_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """The sorted function-word hashes and their language indexes, for compiled callers."""
+        return self._fast_table, self._fast_labels
 
     def fast_guess(self, unigrams: np.ndarray) -> LanguageGuess | None:
         """English or Dutch from function words, or None when the words do not say."""
-        if len(unigrams) < FAST_MIN_WORDS or not self._fast_languages:
+        if len(unigrams) < FAST_MIN_WORDS or not self.fast_languages:
             return None
-        hits = kernels.count_members(unigrams, self._fast_table, self._fast_labels, len(self._fast_languages))
+        hits = kernels.count_members(unigrams, self._fast_table, self._fast_labels, len(self.fast_languages))
         best = int(np.argmax(hits))
         if hits.sum() >= 2 and hits[best] / len(unigrams) >= FAST_MIN_SHARE:
-            return LanguageGuess(self._fast_languages[best], 1.0, True)
+            return LanguageGuess(self.fast_languages[best], 1.0, True)
         return None
 
     def detect(

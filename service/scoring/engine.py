@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from service.model.bundle import DIMENSIONS, HEADS, Scored, TriageModel
+from service.model.bundle import DIMENSIONS, HEADS, TriageModel
 from service.model.features import SUBJECT_SEPARATOR, model_text
 from service.model.language import LanguageDetector
+from service.model.serving import ServingPlan, TextScore
 from service.scoring.policy import PRIORITY_ORDER, RoutingPolicy, RuleMatch
 from service.scoring.schemas import (
     DimensionScores,
@@ -33,22 +34,30 @@ class Scorer:
     detector: LanguageDetector
     policy: RoutingPolicy
     dimension_thresholds: tuple[float, ...]
+    threshold: float  # needs_human, from the policy or the model
+    plan: ServingPlan
 
     @classmethod
     def build(cls, *, model: TriageModel, policy: RoutingPolicy, min_confidence: float = 0.9) -> Scorer:
         detector = LanguageDetector(model.languages, min_confidence=min_confidence)
         thresholds = tuple(model.dimension_thresholds[d] for d in DIMENSIONS)
-        return cls(model=model, detector=detector, policy=policy, dimension_thresholds=thresholds)
+        threshold = policy.threshold_for(model.threshold)
+        plan = ServingPlan.build(model=model, detector=detector, thresholds=(*thresholds, threshold))
+        return cls(
+            model=model,
+            detector=detector,
+            policy=policy,
+            dimension_thresholds=thresholds,
+            threshold=threshold,
+            plan=plan,
+        )
 
 
-def _phrase_reasons(
-    scorer: Scorer, ticket: TicketScoreRequest, scored: Scored, heads: list[int]
-) -> list[Reason]:
+def _phrase_reasons(ticket: TicketScoreRequest, scored: TextScore) -> list[Reason]:
     subject = ticket.subject or ""
     offset = len(subject) + len(SUBJECT_SEPARATOR) if subject else 0
     reasons: list[Reason] = []
-    for head, phrase in scorer.model.phrases(scored, heads):
-        start, end = phrase.start, phrase.end
+    for head, start, end, weight in scored.phrases:
         field: Literal["text", "subject"]
         if subject and start < offset:
             field, source = "subject", subject
@@ -63,7 +72,7 @@ def _phrase_reasons(
                 field=field,
                 start=start,
                 end=end,
-                weight=round(phrase.weight, 4),
+                weight=round(weight, 4),
             )
         )
     return reasons
@@ -79,7 +88,7 @@ def _rule_reason(ticket: TicketScoreRequest, m: RuleMatch) -> Reason:
 def score_ticket(*, scorer: Scorer, ticket: TicketScoreRequest) -> TicketScore:
     """Score, explain and route one ticket."""
     model, policy = scorer.model, scorer.policy
-    threshold = policy.threshold_for(model.threshold)
+    threshold = scorer.threshold
     customer = ticket.customer
     matches = policy.matches(
         text=ticket.text,
@@ -92,26 +101,29 @@ def score_ticket(*, scorer: Scorer, ticket: TicketScoreRequest) -> TicketScore:
     rule_priority: PriorityName = min(
         (m.priority for m in matches), key=PRIORITY_ORDER.__getitem__, default="low"
     )
-    scored = model.score_text(model_text(ticket.text, ticket.subject))
-    guess = scorer.detector.detect(ticket.text, hint=ticket.language, unigrams=scored.unigrams)
-    if not guess.supported:
-        return TicketScore(
-            id=ticket.id,
-            route="human",
-            needs_human=None,
-            dimensions=None,
-            priority=min(rule_priority, "normal", key=PRIORITY_ORDER.__getitem__),
-            reasons=[Reason(rule="unsupported_language"), *rule_reasons],
-            rules=["unsupported_language", *rule_names],
-            language=guess.language,
-            language_supported=False,
-            model_version=model.version,
-            threshold=round(threshold, 6),
-            policy_version=policy.version,
-        )
+    scored = scorer.plan.score(model_text(ticket.text, ticket.subject))
+    language = scored.fast_language
+    if language is None:
+        guess = scorer.detector.detect(ticket.text, hint=ticket.language)
+        language = guess.language
+        if not guess.supported:
+            return TicketScore(
+                id=ticket.id,
+                route="human",
+                needs_human=None,
+                dimensions=None,
+                priority=min(rule_priority, "normal", key=PRIORITY_ORDER.__getitem__),
+                reasons=[Reason(rule="unsupported_language"), *rule_reasons],
+                rules=["unsupported_language", *rule_names],
+                language=language,
+                language_supported=False,
+                model_version=model.version,
+                threshold=round(threshold, 6),
+                policy_version=policy.version,
+            )
 
     proba = scored.proba
-    needs_human = float(proba[NEEDS_HUMAN])
+    needs_human = proba[NEEDS_HUMAN]
     by_model = needs_human >= threshold
     route: Route = "human" if by_model or matches else "automation"
     if route == "human":
@@ -119,23 +131,21 @@ def score_ticket(*, scorer: Scorer, ticket: TicketScoreRequest) -> TicketScore:
         priority: PriorityName = min(band, rule_priority, key=PRIORITY_ORDER.__getitem__)
     else:
         priority = "low"
-    flagged = [j for j, t in enumerate(scorer.dimension_thresholds) if proba[j] >= t]
-    if by_model:
-        flagged.append(NEEDS_HUMAN)
-    reasons = rule_reasons + _phrase_reasons(scorer, ticket, scored, flagged) if flagged else rule_reasons
+    # The plan found phrases for exactly the heads at or over their thresholds.
+    reasons = rule_reasons + _phrase_reasons(ticket, scored) if scored.phrases else rule_reasons
     return TicketScore(
         id=ticket.id,
         route=route,
         needs_human=round(needs_human, 6),
         dimensions=DimensionScores(
-            emotional=round(float(proba[0]), 6),
-            complex=round(float(proba[1]), 6),
-            nuanced=round(float(proba[2]), 6),
+            emotional=round(proba[0], 6),
+            complex=round(proba[1], 6),
+            nuanced=round(proba[2], 6),
         ),
         priority=priority,
         reasons=reasons,
         rules=rule_names,
-        language=guess.language,
+        language=language,
         language_supported=True,
         model_version=model.version,
         threshold=round(threshold, 6),
