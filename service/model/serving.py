@@ -12,13 +12,14 @@ compares the two paths ticket by ticket).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from numba import njit
 
 from service.model import kernels
 from service.model.bundle import HEADS, PHRASE_FLOOR, TriageModel
-from service.model.features import _ASCII_CLASS, MAX_CHARS
+from service.model.features import _ASCII_CLASS, MAX_CHARS, _bmp_classes, _class_of, _lower
 from service.model.language import FAST_MIN_SHARE, FAST_MIN_WORDS, LanguageDetector
 
 N_HEADS = kernels.N_HEADS
@@ -120,6 +121,48 @@ def score_codepoints(
     return _score(cp, original, classes, table, fparams, iparams, fast_table, fast_labels)
 
 
+@njit(cache=True, nogil=True)
+def score_unicode(
+    original: np.ndarray,
+    lowered: np.ndarray,
+    classes_table: np.ndarray,
+    table: np.ndarray,
+    fparams: np.ndarray,
+    iparams: np.ndarray,
+    fast_table: np.ndarray,
+    fast_labels: np.ndarray,
+) -> np.ndarray:
+    """``Featurizer.prepare``'s non-ASCII branch, compiled, then :func:`_score`.
+
+    ``original`` and ``lowered``: UTF-32 code units of the text and of its ``_lower``. Returns an
+    empty array when the text holds a character beyond the Basic Multilingual Plane, whose class
+    only Python's Unicode tables know: the caller then prepares the text in Python.
+    """
+    n = len(original)
+    cp = np.empty(n, np.int64)
+    written = np.empty(n, np.int64)
+    classes = np.empty(n, np.int8)
+    for i in range(n):
+        o = np.int64(original[i])
+        if o >= len(classes_table):
+            return np.empty(0, np.float64)
+        written[i] = o
+        classes[i] = classes_table[o]
+        c = np.int64(lowered[i])
+        if 48 <= c <= 57:  # ASCII digits fold to "0"
+            c = np.int64(48)
+        cp[i] = c
+    return _score(cp, written, classes, table, fparams, iparams, fast_table, fast_labels)
+
+
+@lru_cache(maxsize=1)
+def _classes_table() -> np.ndarray:
+    """``features._class_of`` for every character of Unicode planes 0 and 1 (128 KB)."""
+    class_of = _class_of.__wrapped__  # 65,536 more entries would only churn its cache
+    plane1 = np.fromiter((class_of(cp) for cp in range(1 << 16, 1 << 17)), dtype=np.int8, count=1 << 16)
+    return np.concatenate([_bmp_classes(), plane1])
+
+
 @dataclass(frozen=True)
 class TextScore:
     """One ticket scored in one call; ``phrases`` are (head, start, end, weight) tuples."""
@@ -140,6 +183,7 @@ class ServingPlan:
     iparams: np.ndarray
     fast_table: np.ndarray
     fast_labels: np.ndarray
+    classes_table: np.ndarray
 
     @classmethod
     def build(
@@ -172,7 +216,16 @@ class ServingPlan:
             dtype=np.int64,
         )
         fast_table, fast_labels = detector.fast_arrays
-        return cls(model, detector.fast_languages, model.table, fparams, iparams, fast_table, fast_labels)
+        return cls(
+            model,
+            detector.fast_languages,
+            model.table,
+            fparams,
+            iparams,
+            fast_table,
+            fast_labels,
+            _classes_table(),
+        )
 
     def score(self, text: str) -> TextScore:
         """Probabilities, the function-word language guess and the phrases of one model text."""
@@ -188,6 +241,17 @@ class ServingPlan:
                 self.fast_labels,
             )
         else:
+            out = score_unicode(
+                np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32),
+                np.frombuffer(_lower(text).encode("utf-32-le"), dtype=np.uint32),
+                self.classes_table,
+                self.table,
+                self.fparams,
+                self.iparams,
+                self.fast_table,
+                self.fast_labels,
+            )
+        if not len(out):
             cp, original, classes = self.model.featurizer.prepare(text)
             out = score_codepoints(
                 cp,

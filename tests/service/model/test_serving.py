@@ -32,6 +32,9 @@ OTHER_LANGUAGES = [
     "İstanbul'daki mağazanız çok kötü, paramı geri istiyorum!!!",
     "   \u00a0 what?? \u2028 NO WAY",
     "Ik ben WOEDEND!!! Dit is de DERDE keer 😡 en niemand belt terug.",
+    # Beyond plane 1 (CJK extension B): classified in Python, not from the compiled table.
+    "𠮷野家 is WEER dicht, dit is de derde keer!! 𠀀",
+    "Order 12345 İSTANBUL ǅ ﬁx ß ẞ — 𝐅𝐔𝐑𝐈𝐎𝐔𝐒 !!",
 ]
 
 
