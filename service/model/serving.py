@@ -155,6 +155,36 @@ def score_unicode(
     return _score(cp, written, classes, table, fparams, iparams, fast_table, fast_labels)
 
 
+@njit(cache=True, nogil=True)
+def score_many(
+    original: np.ndarray,
+    lowered: np.ndarray,
+    bounds: np.ndarray,
+    classes_table: np.ndarray,
+    table: np.ndarray,
+    fparams: np.ndarray,
+    iparams: np.ndarray,
+    fast_table: np.ndarray,
+    fast_labels: np.ndarray,
+) -> np.ndarray:
+    """:func:`score_unicode` for each text ``original[bounds[i]:bounds[i + 1]]``, one row each.
+
+    A row whose phrase count is -1 holds a text :func:`score_unicode` declined.
+    """
+    n = len(bounds) - 1
+    out = np.zeros((n, PHRASES_AT + 4 * N_HEADS * iparams[5]), np.float64)
+    for t in range(n):
+        a, b = bounds[t], bounds[t + 1]
+        row = score_unicode(
+            original[a:b], lowered[a:b], classes_table, table, fparams, iparams, fast_table, fast_labels
+        )
+        if len(row) == 0:
+            out[t, COUNT_SLOT] = -1.0
+        else:
+            out[t, : len(row)] = row
+    return out
+
+
 @lru_cache(maxsize=1)
 def _classes_table() -> np.ndarray:
     """``features._class_of`` for every character of Unicode planes 0 and 1 (128 KB)."""
@@ -263,10 +293,34 @@ class ServingPlan:
                 self.fast_table,
                 self.fast_labels,
             )
-        values = out.tolist()
+        return self._unpack(out.tolist())
+
+    def score_many(self, texts: list[str]) -> list[TextScore]:
+        """:meth:`score` of each text, in one compiled call."""
+        texts = [t[:MAX_CHARS] for t in texts]
+        bounds = np.zeros(len(texts) + 1, dtype=np.int64)
+        np.cumsum([len(t) for t in texts], out=bounds[1:])
+        rows = score_many(
+            np.frombuffer("".join(texts).encode("utf-32-le"), dtype=np.uint32),
+            np.frombuffer("".join(map(_lower, texts)).encode("utf-32-le"), dtype=np.uint32),
+            bounds,
+            self.classes_table,
+            self.table,
+            self.fparams,
+            self.iparams,
+            self.fast_table,
+            self.fast_labels,
+        ).tolist()
+        return [
+            self.score(text) if row[COUNT_SLOT] < 0 else self._unpack(row)
+            for text, row in zip(texts, rows, strict=True)
+        ]
+
+    def _unpack(self, values: list[float]) -> TextScore:
         language = int(values[LANGUAGE_SLOT])
+        count = int(values[COUNT_SLOT])
         phrases = [
             (int(values[i]), int(values[i + 1]), int(values[i + 2]), values[i + 3])
-            for i in range(PHRASES_AT, len(values), 4)
+            for i in range(PHRASES_AT, PHRASES_AT + 4 * count, 4)
         ]
         return TextScore(values[:N_HEADS], self.fast_languages[language] if language >= 0 else None, phrases)
