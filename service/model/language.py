@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 from numba import njit
-from py3langid.langid import MODEL_FILE, LanguageIdentifier
+from py3langid.langid import MODEL_FILE, RAW_FLOOR, LanguageIdentifier
 
 from service.model import kernels
 
@@ -152,10 +152,13 @@ class _CompiledIdentifier(LanguageIdentifier):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._dfa = (
-            np.frombuffer(self.tk_nextmove, dtype=np.uint32),
-            np.asarray(self._rowbase, dtype=np.int64),
-            np.asarray(self.tk_output, dtype=np.int64),
+            np.frombuffer(self.tk_nextmove, dtype=np.uint32),  # a view: the 39 MB table is not copied
+            np.asarray(self._rowbase, dtype=np.int64),  # type: ignore[has-type]
+            np.asarray(self.tk_output, dtype=np.int64),  # type: ignore[has-type]
         )
+        # The same data as lists of Python ints (about 7 MB per worker); only visit_counts,
+        # which this class no longer calls, reads them.
+        self._rowbase = self.tk_output = None  # type: ignore[misc]
 
     def _raw_score(self, text: bytes) -> np.ndarray:
         idx, counts = _dfa_visits(np.frombuffer(text, dtype=np.uint8), *self._dfa)
@@ -163,7 +166,8 @@ class _CompiledIdentifier(LanguageIdentifier):  # type: ignore[misc]
             # py3langid's _sparse_score on the same (feature, count) pairs in the same order.
             scores: np.ndarray = np.log1p(counts) @ self.nb_ptc[idx.astype(np.intp)] + self.nb_pc
             return scores
-        return super()._raw_score(text)  # type: ignore[no-any-return]
+        # As py3langid does for a text with no features.
+        return np.full(len(self.nb_classes), 0.0 if self._norm_probs else RAW_FLOOR, dtype=np.float32)
 
 
 @lru_cache(maxsize=1)
