@@ -23,7 +23,7 @@ from service.model.features import _ASCII_CLASS, MAX_CHARS, _bmp_classes, _class
 from service.model.language import FAST_MIN_SHARE, FAST_MIN_WORDS, LanguageDetector
 
 N_HEADS = kernels.N_HEADS
-PHRASE_LIMIT = 3
+PHRASE_LIMIT = 3  # phrases per head, as TriageModel.phrases gives them
 # Layout of the result: the calibrated probabilities, the fast language guess (-1: the words do
 # not say), the number of phrases, then (head, start, end, weight) per phrase.
 LANGUAGE_SLOT = N_HEADS
