@@ -99,7 +99,8 @@ def server(
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 60
+        # A busy 2-core machine has taken 80 s to import, migrate and load the model.
+        deadline = time.monotonic() + 240
         while True:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}{ready_path}", timeout=1) as r:

@@ -8,6 +8,7 @@ quality of both on the same held-out split is printed beside the speed.
 
     python bench/model_cost.py            # full run (about a minute)
     python bench/model_cost.py --quick    # smoke mode for CI
+    python bench/model_cost.py --words 100 --batches 1    # one cell of the grid
 """
 
 from __future__ import annotations
@@ -71,6 +72,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="few repeats, for a smoke test")
+    # On a busy machine the whole grid takes tens of minutes; one cell can be rerun alone.
+    parser.add_argument("--words", type=int, nargs="+", default=[20, 100, 400], help="ticket sizes")
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 32, 1000], help="batch sizes")
     args = parser.parse_args()
     repeats = 3 if args.quick else 15
 
@@ -99,8 +103,8 @@ def main() -> None:
     print(f"{'lang':<4} {'words':>5} {'batch':>5} {'ours us/ticket':>15} {'reference':>10} {'ratio':>7}")
     for lang in ("en", "nl"):
         texts = [r.text for r in result.test_rows if r.language == lang]
-        for words in (20, 100, 400):
-            for batch in (1, 32, 1000):
+        for words in args.words:
+            for batch in args.batches:
                 n = batch if batch > 1 else (50 if args.quick else 300)
                 tickets = make_tickets(texts, words, n)
                 requests = [TicketScoreRequest(text=t) for t in tickets]

@@ -1,26 +1,24 @@
 """Scoring one ticket: language check, model, reasons, rules and routing, with no web framework.
 
-The HTTP routes and the ``triage score`` / ``score-file`` commands all call :func:`score_ticket`,
-so a batch scored from a file gets exactly the API's answer.
+The HTTP routes and the ``triage score`` command call :func:`score_ticket`; ``score-file`` calls
+:func:`score_many`, which scores a chunk of tickets in one compiled call and writes each answer's
+JSON without building the pydantic objects. Both build the same plain result (:func:`_result`,
+the ``TicketScore.model_dump()`` of the answer), so a file gets exactly the API's answers.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from service.model.bundle import DIMENSIONS, HEADS, Scored, TriageModel
+from pydantic_core import to_json
+
+from service.model.bundle import DIMENSIONS, HEADS, TriageModel
 from service.model.features import SUBJECT_SEPARATOR, model_text
 from service.model.language import LanguageDetector
+from service.model.serving import ServingPlan, TextScore
 from service.scoring.policy import PRIORITY_ORDER, RoutingPolicy, RuleMatch
-from service.scoring.schemas import (
-    DimensionScores,
-    PriorityName,
-    Reason,
-    Route,
-    TicketScore,
-    TicketScoreRequest,
-)
+from service.scoring.schemas import PriorityName, Route, TicketScore, TicketScoreRequest
 
 NEEDS_HUMAN = HEADS.index("needs_human")
 
@@ -33,22 +31,52 @@ class Scorer:
     detector: LanguageDetector
     policy: RoutingPolicy
     dimension_thresholds: tuple[float, ...]
+    threshold: float  # needs_human, from the policy or the model
+    plan: ServingPlan
 
     @classmethod
     def build(cls, *, model: TriageModel, policy: RoutingPolicy, min_confidence: float = 0.9) -> Scorer:
         detector = LanguageDetector(model.languages, min_confidence=min_confidence)
         thresholds = tuple(model.dimension_thresholds[d] for d in DIMENSIONS)
-        return cls(model=model, detector=detector, policy=policy, dimension_thresholds=thresholds)
+        threshold = policy.threshold_for(model.threshold)
+        plan = ServingPlan.build(model=model, detector=detector, thresholds=(*thresholds, threshold))
+        return cls(
+            model=model,
+            detector=detector,
+            policy=policy,
+            dimension_thresholds=thresholds,
+            threshold=threshold,
+            plan=plan,
+        )
 
 
-def _phrase_reasons(
-    scorer: Scorer, ticket: TicketScoreRequest, scored: Scored, heads: list[int]
-) -> list[Reason]:
+def _reason(
+    *,
+    dimension: str | None = None,
+    rule: str | None = None,
+    text: str | None = None,
+    field: str | None = None,
+    start: int | None = None,
+    end: int | None = None,
+    weight: float | None = None,
+) -> dict[str, Any]:
+    """A ``Reason.model_dump()``: every field, in the schema's order."""
+    return {
+        "dimension": dimension,
+        "rule": rule,
+        "text": text,
+        "field": field,
+        "start": start,
+        "end": end,
+        "weight": weight,
+    }
+
+
+def _phrase_reasons(ticket: TicketScoreRequest, scored: TextScore) -> list[dict[str, Any]]:
     subject = ticket.subject or ""
     offset = len(subject) + len(SUBJECT_SEPARATOR) if subject else 0
-    reasons: list[Reason] = []
-    for head, phrase in scorer.model.phrases(scored, heads):
-        start, end = phrase.start, phrase.end
+    reasons = []
+    for head, start, end, weight in scored.phrases:
         field: Literal["text", "subject"]
         if subject and start < offset:
             field, source = "subject", subject
@@ -57,29 +85,29 @@ def _phrase_reasons(
             field, source = "text", ticket.text
             start, end = max(start, offset) - offset, end - offset
         reasons.append(
-            Reason(
+            _reason(
                 dimension=HEADS[head],
                 text=source[start:end],
                 field=field,
                 start=start,
                 end=end,
-                weight=round(phrase.weight, 4),
+                weight=round(weight, 4),
             )
         )
     return reasons
 
 
-def _rule_reason(ticket: TicketScoreRequest, m: RuleMatch) -> Reason:
+def _rule_reason(ticket: TicketScoreRequest, m: RuleMatch) -> dict[str, Any]:
     if m.field is None or m.start is None or m.end is None:
-        return Reason(rule=m.rule)
+        return _reason(rule=m.rule)
     source = ticket.text if m.field == "text" else ticket.subject or ""
-    return Reason(rule=m.rule, field=m.field, start=m.start, end=m.end, text=source[m.start : m.end])
+    return _reason(rule=m.rule, field=m.field, start=m.start, end=m.end, text=source[m.start : m.end])
 
 
-def score_ticket(*, scorer: Scorer, ticket: TicketScoreRequest) -> TicketScore:
-    """Score, explain and route one ticket."""
+def _result(*, scorer: Scorer, ticket: TicketScoreRequest, scored: TextScore) -> dict[str, Any]:
+    """The answer for one ticket whose model text the plan scored, as ``TicketScore.model_dump()``."""
     model, policy = scorer.model, scorer.policy
-    threshold = policy.threshold_for(model.threshold)
+    threshold = scorer.threshold
     customer = ticket.customer
     matches = policy.matches(
         text=ticket.text,
@@ -92,26 +120,28 @@ def score_ticket(*, scorer: Scorer, ticket: TicketScoreRequest) -> TicketScore:
     rule_priority: PriorityName = min(
         (m.priority for m in matches), key=PRIORITY_ORDER.__getitem__, default="low"
     )
-    scored = model.score_text(model_text(ticket.text, ticket.subject))
-    guess = scorer.detector.detect(ticket.text, hint=ticket.language, unigrams=scored.unigrams)
-    if not guess.supported:
-        return TicketScore(
-            id=ticket.id,
-            route="human",
-            needs_human=None,
-            dimensions=None,
-            priority=min(rule_priority, "normal", key=PRIORITY_ORDER.__getitem__),
-            reasons=[Reason(rule="unsupported_language"), *rule_reasons],
-            rules=["unsupported_language", *rule_names],
-            language=guess.language,
-            language_supported=False,
-            model_version=model.version,
-            threshold=round(threshold, 6),
-            policy_version=policy.version,
-        )
+    language = scored.fast_language
+    if language is None:
+        guess = scorer.detector.detect(ticket.text, hint=ticket.language)
+        language = guess.language
+        if not guess.supported:
+            return {
+                "id": ticket.id,
+                "route": "human",
+                "needs_human": None,
+                "dimensions": None,
+                "priority": min(rule_priority, "normal", key=PRIORITY_ORDER.__getitem__),
+                "reasons": [_reason(rule="unsupported_language"), *rule_reasons],
+                "rules": ["unsupported_language", *rule_names],
+                "language": language,
+                "language_supported": False,
+                "model_version": model.version,
+                "threshold": round(threshold, 6),
+                "policy_version": policy.version,
+            }
 
     proba = scored.proba
-    needs_human = float(proba[NEEDS_HUMAN])
+    needs_human = proba[NEEDS_HUMAN]
     by_model = needs_human >= threshold
     route: Route = "human" if by_model or matches else "automation"
     if route == "human":
@@ -119,25 +149,39 @@ def score_ticket(*, scorer: Scorer, ticket: TicketScoreRequest) -> TicketScore:
         priority: PriorityName = min(band, rule_priority, key=PRIORITY_ORDER.__getitem__)
     else:
         priority = "low"
-    flagged = [j for j, t in enumerate(scorer.dimension_thresholds) if proba[j] >= t]
-    if by_model:
-        flagged.append(NEEDS_HUMAN)
-    reasons = rule_reasons + _phrase_reasons(scorer, ticket, scored, flagged) if flagged else rule_reasons
-    return TicketScore(
-        id=ticket.id,
-        route=route,
-        needs_human=round(needs_human, 6),
-        dimensions=DimensionScores(
-            emotional=round(float(proba[0]), 6),
-            complex=round(float(proba[1]), 6),
-            nuanced=round(float(proba[2]), 6),
-        ),
-        priority=priority,
-        reasons=reasons,
-        rules=rule_names,
-        language=guess.language,
-        language_supported=True,
-        model_version=model.version,
-        threshold=round(threshold, 6),
-        policy_version=policy.version,
-    )
+    # The plan found phrases for exactly the heads at or over their thresholds.
+    reasons = rule_reasons + _phrase_reasons(ticket, scored) if scored.phrases else rule_reasons
+    return {
+        "id": ticket.id,
+        "route": route,
+        "needs_human": round(needs_human, 6),
+        "dimensions": {
+            "emotional": round(proba[0], 6),
+            "complex": round(proba[1], 6),
+            "nuanced": round(proba[2], 6),
+        },
+        "priority": priority,
+        "reasons": reasons,
+        "rules": rule_names,
+        "language": language,
+        "language_supported": True,
+        "model_version": model.version,
+        "threshold": round(threshold, 6),
+        "policy_version": policy.version,
+    }
+
+
+def score_ticket(*, scorer: Scorer, ticket: TicketScoreRequest) -> TicketScore:
+    """Score, explain and route one ticket."""
+    scored = scorer.plan.score(model_text(ticket.text, ticket.subject))
+    return TicketScore.model_validate(_result(scorer=scorer, ticket=ticket, scored=scored))
+
+
+def score_many(*, scorer: Scorer, tickets: list[TicketScoreRequest]) -> list[bytes]:
+    """The JSON of :func:`score_ticket`'s answer for each ticket, scored in one compiled call."""
+    scored = scorer.plan.score_many([model_text(t.text, t.subject) for t in tickets])
+    # pydantic's own serializer, so the bytes are those of TicketScore.model_dump_json().
+    return [
+        to_json(_result(scorer=scorer, ticket=ticket, scored=s))
+        for ticket, s in zip(tickets, scored, strict=True)
+    ]

@@ -11,7 +11,10 @@ from typer.testing import CliRunner
 
 from service.config import get_settings
 from service.model.labelled import LabelledTicket
-from training.cli import app
+from service.scoring.engine import score_ticket
+from service.scoring.schemas import TicketScoreRequest
+from tests.service.model.test_serving import OTHER_LANGUAGES
+from training.cli import SCORE_FILE_CHUNK, _build_scorer, app
 
 REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()
@@ -193,3 +196,37 @@ def test_train_option_conflicts(tmp_path: Path) -> None:
     assert both.exit_code == 1 and "not both" in both.output
     missing = runner.invoke(app, ["train", "--recipe", "default", "--public-data", str(tmp_path / "nope")])
     assert missing.exit_code == 1 and "no such folder" in missing.output
+
+
+def test_score_file_writes_exactly_what_scoring_each_ticket_gives(
+    tmp_path: Path, env: None, seed_rows: list[LabelledTicket]
+) -> None:
+    """score-file scores in chunks with one compiled call each and writes JSON without pydantic
+    objects; every line must still be the byte-for-byte JSON of score_ticket for that ticket."""
+    rows = seed_rows[: 2 * SCORE_FILE_CHUNK + 300]
+    bodies = [
+        {
+            "id": r.id,
+            "text": r.text,
+            **({"subject": r.subject} if r.subject else {}),
+            **({"language": r.language} if i % 3 == 0 and r.language else {}),
+            **({"previous_contacts": i % 5} if i % 7 == 0 else {}),
+            **({"customer": {"tier": "gold"}} if i % 11 == 0 else {}),
+        }
+        for i, r in enumerate(rows)
+        if r.text.strip()
+    ]
+    bodies += [{"id": f"x{i}", "text": t} for i, t in enumerate(OTHER_LANGUAGES)]
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join(json.dumps(b, ensure_ascii=False) for b in bodies) + "\n", encoding="utf-8")
+    dst = tmp_path / "out.jsonl"
+    result = runner.invoke(app, ["score-file", str(src), str(dst)])
+    assert result.exit_code == 0, result.output
+    scorer = _build_scorer(None)
+    expected = [
+        score_ticket(scorer=scorer, ticket=TicketScoreRequest.model_validate(b)).model_dump_json()
+        for b in bodies
+    ]
+    assert len(expected) > 2 * SCORE_FILE_CHUNK
+    # Split on newlines only: a text's U+2028 stays raw in the JSON, and splitlines() would cut there.
+    assert dst.read_bytes().decode("utf-8").split("\n") == [*expected, ""]
