@@ -11,10 +11,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import threading
 from collections.abc import Iterator
 
 # Young collections start after this many new container objects rather than CPython's 700.
 YOUNG_COLLECTION_THRESHOLD = 20_000
+# Apps serving in this process (the tests run several at once): the first freezes, the last thaws.
+_lock = threading.Lock()
+_serving = 0
+_threshold = gc.get_threshold()
 
 
 async def pause(stop: asyncio.Event, seconds: float) -> bool:
@@ -34,15 +39,22 @@ def frozen_heap() -> Iterator[None]:
     storage on, one worker ran ~90 young and a full collection or two every 10 s, a tenth of its
     time (counted with ``gc.callbacks``), against 4 young ones with storage off. Frozen, the
     start-up heap is skipped; with a higher first threshold most of a request's objects are
-    freed before a young collection has to look at them. Both are undone on the way out, so
-    that an app started again in the same process (the tests do) collects what the last one left.
+    freed before a young collection has to look at them. Both are undone when the last app serving in
+    the process stops, so that one started later (the tests do) collects what the last one left.
     """
-    before = gc.get_threshold()
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *before[1:])
+    global _serving, _threshold
+    with _lock:
+        _serving += 1
+        if _serving == 1:
+            _threshold = gc.get_threshold()
+            gc.collect()
+            gc.freeze()
+            gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *_threshold[1:])
     try:
         yield
     finally:
-        gc.set_threshold(*before)
-        gc.unfreeze()
+        with _lock:
+            _serving -= 1
+            if _serving == 0:
+                gc.set_threshold(*_threshold)
+                gc.unfreeze()
