@@ -32,6 +32,24 @@ def render_card(metadata: dict[str, Any]) -> str:
         target += ")"
     else:
         target = f"reach {recipe['target_recall']:.0%} recall of needs_human (out-of-fold scores)"
+    if recipe.get("public_heads"):
+        heads = (
+            "each head the primary data labels mixes two L2 logistic regressions "
+            f"(C={recipe['C']}): one on the primary rows alone, its features scaled by their "
+            f"naive-Bayes log-count ratio (strength {recipe['nb_scale']}), and one on the public rows "
+            "alone; the mix is a logistic regression on the primary rows' out-of-fold logits "
+            f"({metadata.get('head_mixing')}). A head the primary data leaves blank is the public "
+            "head alone. Platt-calibrated on out-of-fold logits; "
+        )
+        weighting = "public rows train heads of their own (each source weighing the same)."
+    else:
+        heads = (
+            f"one L2 logistic regression per dimension (C={recipe['C']}), Platt-calibrated on 5-fold "
+            "out-of-fold logits; "
+        )
+        weighting = (
+            f"each public source weighs {recipe['public_weight']} times the primary training rows in all."
+        )
     return "\n".join(
         [
             f"# Model card: {metadata['name']} {metadata['version']}",
@@ -44,9 +62,9 @@ def render_card(metadata: dict[str, Any]) -> str:
             "a customer on its own, and it is not a sentiment or risk score for any other purpose.",
             "",
             "## Model",
-            f"Hashed word 1-2-grams and character 3-5-grams (2^{recipe['bits']} buckets, tf-idf), one "
-            f"L2 logistic regression per dimension (C={recipe['C']}), Platt-calibrated on 5-fold "
-            "out-of-fold logits; needs_human is a logistic regression on four out-of-fold logits (the "
+            f"Hashed word 1-2-grams and character 3-5-grams (2^{recipe['bits']} buckets, tf-idf), "
+            + heads
+            + "needs_human is a logistic regression on four out-of-fold logits (the "
             "three dimensions and a head trained on needs_human directly), folded into the same linear "
             "weights. Reasons are each token's exact share of the logit. "
             f"Threshold {metadata['thresholds']['needs_human']:.4f}, chosen to {target}. "
@@ -56,8 +74,7 @@ def render_card(metadata: dict[str, Any]) -> str:
             "## Data",
             *sources,
             f"- public label mappings: `{MAPPING_VERSION}` (`training/public_data.py`); public rows "
-            "carry only the labels their source supports and train only those heads; each public "
-            f"source weighs {recipe['public_weight']} times the primary training rows in all.",
+            "carry only the labels their source supports and train only those heads; " + weighting,
             "- never trained on: the airline tweets (CC BY-NC-SA, evaluation only), the XED nl "
             "evaluation split and a 30% CFPB evaluation split (both `sha256(text) % 10 < 3`), "
             "and the held-out split of the primary data.",

@@ -135,7 +135,7 @@ def train(
     """Train a model and write a new bundle version."""
     from service.model.labelled import DataValidationError
     from training.pipeline import DEFAULT_PUBLIC_DATA, SEED_DIR, train_bundle
-    from training.train import Recipe
+    from training.train import DEFAULT_RECIPE_PARAMS, Recipe
 
     params: dict[str, Any] = {"name": recipe.value}
     if target_recall is not None and target_share is not None:
@@ -149,11 +149,10 @@ def train(
     if seed is not None:
         params["seed"] = seed
     if recipe is RecipeName.default:
-        # The seed set is enriched with hard cases; the brief's 80/20 split stands for traffic.
-        params.setdefault("assumed_prevalence", 0.20)
-        # The seed set is small: each public source weighs as much as it does, so that the model
-        # learns how real customers write (measured by `triage quality`), not only how we do.
-        params.setdefault("public_weight", 1.0)
+        # The seed set's recipe: traffic's prevalence, public sources as heavy as the seed set,
+        # one head per dimension on all rows together (training.train.DEFAULT_RECIPE_PARAMS).
+        for key, value in DEFAULT_RECIPE_PARAMS.items():
+            params.setdefault(key, value)
         data = data or [SEED_DIR]
         public_data = public_data or DEFAULT_PUBLIC_DATA
     elif not data:

@@ -267,7 +267,7 @@ def retrain(
     from service.registry.service import register as register_bundle
     from training.pipeline import DEFAULT_PUBLIC_DATA, SEED_DIR, train_bundle
     from training.retrain import merge_feedback, write_rows
-    from training.train import Recipe
+    from training.train import DEFAULT_RECIPE_PARAMS, Recipe
 
     settings = get_settings()
     if recipe not in ("default", "custom"):
@@ -276,7 +276,7 @@ def retrain(
         raise _fail("--data is required with --recipe custom", code=2)
     params: dict[str, Any] = {"name": recipe}
     if recipe == "default":
-        params.update(assumed_prevalence=0.20, public_weight=1.0)  # as `triage train --recipe default`
+        params.update(DEFAULT_RECIPE_PARAMS)  # as `triage train --recipe default`
         data = data or [SEED_DIR]
         public_data = public_data or DEFAULT_PUBLIC_DATA
     sessions = _sessions()

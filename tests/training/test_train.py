@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
+import scipy.sparse as sp
+from sklearn.linear_model import LogisticRegression
 
 from service.model.bundle import HEADS, TriageModel
 from service.model.labelled import DataValidationError, LabelledTicket
-from training.train import Recipe, check_trainable, choose_threshold, split_primary, train_model
+from training.train import (
+    DEFAULT_RECIPE_PARAMS,
+    Recipe,
+    check_trainable,
+    choose_threshold,
+    nb_scaling,
+    split_primary,
+    train_model,
+)
 
 RECIPE = Recipe(name="t", bits=12, folds=3)
 
@@ -185,3 +197,50 @@ def test_training_with_blank_dimensions_and_public_rows(seed_rows: list[Labelled
     np.testing.assert_array_equal(model.calibration[1:3], [[1.0, 0.0], [1.0, 0.0]])
     proba = model.predict_proba_texts([r.model_text for r in seed_rows[2::60]])
     assert not np.isnan(proba).any()
+
+
+def test_nb_scaling_weakens_the_penalty_on_features_that_separate_the_classes() -> None:
+    y = np.array([1, 1, 1, 0, 0, 0])
+    # Column 0 only in positives, column 1 in every row, column 2 only in negatives.
+    x = sp.csr_matrix(np.array([[1, 1, 0], [2, 1, 0], [1, 1, 0], [0, 1, 1], [0, 1, 1], [0, 1, 1]], float))
+    scale = nb_scaling(x, y, 0.5)
+    assert scale[0] > scale[1] and scale[2] > scale[1]
+    assert scale[0] == pytest.approx(scale[2])  # counts are binarised: presence, not frequency
+    assert scale[1] == pytest.approx(0.5)  # no evidence either way: (1 - 0.5) + 0.5 * |0|
+    np.testing.assert_array_equal(nb_scaling(x, y, 0.0), np.ones(3))
+
+
+def test_public_heads_fold_into_one_linear_head(seed_rows: list[LabelledTicket]) -> None:
+    """With public heads, a head the primary rows leave blank is the public head alone, and a head
+    both label mixes the two by the recorded coefficients: each is still one weight vector."""
+    primary = [
+        replace(r, labels={**r.labels, "complex": None, "nuanced": None}, source="history")
+        for r in seed_rows[::6]
+    ]
+    aux = [replace(r, labels={**r.labels, "needs_human": None}, source="pub") for r in seed_rows[1::6]]
+    recipe = replace(RECIPE, public_heads=True, nb_scale=0.5)
+    result = train_model(primary, recipe, auxiliary=aux)
+    model, mixing = result.model, result.model.metadata["head_mixing"]
+    assert mixing["complex"] == {"primary": 0.0, "public": 1.0, "intercept": 0.0}
+    assert mixing["needs_human"] == {"primary": 1.0, "public": 0.0, "intercept": 0.0}
+    assert mixing["emotional"]["primary"] > 0 and mixing["emotional"]["public"] != 0
+    # The complex head is the public rows' own regression, refitted here on the same features.
+    x = model.featurizer.transform([r.model_text for r in aux])
+    j = HEADS.index("complex")
+    y = np.array([r.labels["complex"] for r in aux])
+    clf = LogisticRegression(C=recipe.C, max_iter=2000).fit(x, y, sample_weight=np.ones(len(y)))
+    texts = [r.model_text for r in seed_rows[2::30]]
+    z = model.featurizer.transform(texts) @ model.weights[:, j].astype(np.float64) + model.intercepts[j]
+    np.testing.assert_allclose(z, clf.decision_function(model.featurizer.transform(texts)), atol=1e-3)
+    # A joint recipe on the same rows gives other weights and records no mixing.
+    joint = train_model(primary, replace(recipe, public_heads=False), auxiliary=aux).model
+    assert joint.metadata["head_mixing"] == {}
+    assert not np.allclose(joint.weights[:, j], model.weights[:, j])
+
+
+def test_the_default_recipe_keeps_one_joint_head_per_dimension() -> None:
+    recipe = Recipe(name="default", **DEFAULT_RECIPE_PARAMS)
+    assert (recipe.public_heads, recipe.nb_scale, recipe.public_weight) == (False, 0.0, 1.0)
+    assert Recipe().public_heads and Recipe().nb_scale == 0.5
+    with pytest.raises(ValueError, match="nb_scale"):
+        Recipe(nb_scale=1.5)
