@@ -19,12 +19,10 @@ Everything is seeded; the same data and parameters give the same weights.
 
 from __future__ import annotations
 
-import os
 import platform
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -33,7 +31,6 @@ import numpy as np
 import scipy.sparse as sp
 import sklearn
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from service.model.bundle import DIMENSIONS, HEADS, TriageModel
@@ -41,6 +38,7 @@ from service.model.drift import BINS, shares
 from service.model.features import Featurizer
 from service.model.labelled import DataIssue, DataValidationError, LabelledTicket, text_digest
 from training.evaluate import evaluate_predictions, label_matrix
+from training.heads import auc, joint_heads, platt, separate_heads
 
 Report = Callable[[str], None]
 LARGE_DATA = 20_000
@@ -135,197 +133,6 @@ def weights_for(
         if row.source not in primary_sources:
             out[i] = public_weight * n_primary / counts[row.source]
     return out
-
-
-def _fit_head(x: sp.csr_matrix, y: np.ndarray, w: np.ndarray, recipe: Recipe) -> LogisticRegression:
-    clf = LogisticRegression(C=recipe.C, max_iter=2000, solver="lbfgs")
-    clf.fit(x, y, sample_weight=w)
-    return clf
-
-
-def _fit_heads(
-    x: sp.csr_matrix, y: np.ndarray, w: np.ndarray, rows: np.ndarray, recipe: Recipe
-) -> list[LogisticRegression]:
-    """One logistic regression per head on ``rows`` (those with a known label), fitted in threads.
-
-    scipy's sparse products release the GIL, so the heads share the cores; each fit is
-    deterministic on its own, so the result does not depend on the thread count.
-    """
-
-    def fit(j: int) -> LogisticRegression:
-        known = rows[~np.isnan(y[rows, j])]
-        return _fit_head(x[known], y[known, j].astype(int), w[known], recipe)
-
-    with ThreadPoolExecutor(max_workers=min(len(HEADS), os.cpu_count() or 1)) as pool:
-        return list(pool.map(fit, range(len(HEADS))))
-
-
-Heads = tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]
-Linear = tuple[np.ndarray, float]
-
-
-def nb_scaling(x: sp.csr_matrix, y: np.ndarray, strength: float, alpha: float = 0.5) -> np.ndarray:
-    """Per-feature scale ``(1 - strength) + strength * |r|``, r the naive-Bayes log-count ratio.
-
-    r compares how often a feature occurs (present or not) in the positive rows and in the
-    negative rows, with add-``alpha`` smoothing (Wang and Manning, 2012). Scaling a column by s
-    is the same as weakening its L2 penalty by s^2: features that tell the classes apart on the
-    head's own rows are regularised less. The scale folds into the weights, so serving is unchanged.
-    """
-    present = x.copy()
-    present.data = np.ones_like(present.data)
-    pos = alpha + np.asarray(present[y == 1].sum(axis=0)).ravel()
-    neg = alpha + np.asarray(present[y == 0].sum(axis=0)).ravel()
-    ratio = np.log(pos / pos.sum()) - np.log(neg / neg.sum())
-    scale: np.ndarray = (1.0 - strength) + strength * np.abs(ratio)
-    return scale
-
-
-def _fit_linear(
-    x: sp.csr_matrix, y: np.ndarray, w: np.ndarray, recipe: Recipe, scale: float = 0.0
-) -> Linear | None:
-    """One L2 logistic regression as (weights, intercept); None when y has one class only."""
-    if len(y) == 0 or y.min() == y.max():
-        return None
-    if scale:
-        factors = nb_scaling(x, y, scale)
-        clf = _fit_head((x @ sp.diags(factors)).tocsr(), y, w, recipe)
-        return clf.coef_[0] * factors, float(clf.intercept_[0])
-    clf = _fit_head(x, y, w, recipe)
-    return clf.coef_[0].copy(), float(clf.intercept_[0])
-
-
-def _in_threads(fit: Callable[[int], Linear | None], n: int) -> list[Linear | None]:
-    """``fit(j)`` for every head, in threads (scipy's sparse products release the GIL; each fit
-    is deterministic on its own, so the result does not depend on the thread count)."""
-    with ThreadPoolExecutor(max_workers=min(n, os.cpu_count() or 1)) as pool:
-        return list(pool.map(fit, range(n)))
-
-
-def _joint_heads(
-    x: sp.csr_matrix,
-    y: np.ndarray,
-    w: np.ndarray,
-    n_primary: int,
-    folds: list[tuple[np.ndarray, np.ndarray]],
-    recipe: Recipe,
-    report: Report,
-) -> Heads:
-    """One head per dimension on the primary and public rows together (public rows always train)."""
-    public = np.arange(n_primary, x.shape[0])
-    oof = np.zeros((n_primary, len(HEADS)))
-    for k, (fit_idx, val_idx) in enumerate(folds):
-        report(f"cross-validation fold {k + 1}/{len(folds)}")
-        for j, clf in enumerate(_fit_heads(x, y, w, np.concatenate([fit_idx, public]), recipe)):
-            oof[val_idx, j] = clf.decision_function(x[val_idx])
-    report("fitting final heads")
-    weights = np.zeros((x.shape[1], len(HEADS)))
-    intercepts = np.zeros(len(HEADS))
-    for j, clf in enumerate(_fit_heads(x, y, w, np.arange(x.shape[0]), recipe)):
-        weights[:, j] = clf.coef_[0]
-        intercepts[j] = clf.intercept_[0]
-    return oof, weights, intercepts, {}
-
-
-def _public_weights(sources: np.ndarray) -> np.ndarray:
-    """Each public source weighs the same in all; the weights sum to the number of rows."""
-    names, inverse, counts = np.unique(sources, return_inverse=True, return_counts=True)
-    out: np.ndarray = len(sources) / (len(names) * counts[inverse])
-    return out
-
-
-def _separate_heads(
-    x: sp.csr_matrix,
-    y: np.ndarray,
-    w: np.ndarray,
-    n_primary: int,
-    folds: list[tuple[np.ndarray, np.ndarray]],
-    recipe: Recipe,
-    report: Report,
-    sources: np.ndarray | None = None,
-) -> Heads:
-    """Per head, a primary-only head (naive-Bayes scaled) and a public-only head, mixed by a
-    logistic regression on the primary rows' out-of-fold logits.
-
-    The public heads never see a primary row, so their logits on the primary rows are as honest
-    as out-of-fold ones; they are fitted once, not once per fold. A head the primary rows leave
-    blank is the public head alone; a head no public row labels both ways is the primary head
-    alone. The mix is linear, so it folds into one weight vector per head.
-    """
-    n_heads = len(HEADS)
-    public = np.arange(n_primary, x.shape[0])
-    source_of = sources if sources is not None else np.zeros(len(public), dtype=np.int64)
-
-    def known(rows: np.ndarray, j: int) -> np.ndarray:
-        out: np.ndarray = rows[~np.isnan(y[rows, j])]
-        return out
-
-    def fit_public(j: int) -> Linear | None:
-        rows = known(public, j)
-        return _fit_linear(
-            x[rows], y[rows, j].astype(int), _public_weights(source_of[rows - n_primary]), recipe
-        )
-
-    def fit_own(rows: np.ndarray) -> Callable[[int], Linear | None]:
-        def fit(j: int) -> Linear | None:
-            mine = known(rows, j)
-            return _fit_linear(x[mine], y[mine, j].astype(int), w[mine], recipe, recipe.nb_scale)
-
-        return fit
-
-    report("public heads")
-    public_heads = _in_threads(fit_public, n_heads)
-    x_primary = x[:n_primary]
-    own_oof = np.zeros((n_primary, n_heads))
-    has_own = np.array([bool(len(known(np.arange(n_primary), j))) for j in range(n_heads)])
-    for k, (fit_idx, val_idx) in enumerate(folds):
-        report(f"cross-validation fold {k + 1}/{len(folds)}")
-        for j, head in enumerate(_in_threads(fit_own(fit_idx), n_heads)):
-            if head is None:
-                has_own[j] = False  # too few of a class in some fold: the public head alone
-            else:
-                own_oof[val_idx, j] = x_primary[val_idx] @ head[0] + head[1]
-    report("fitting final heads")
-    own_final = _in_threads(fit_own(np.arange(n_primary)), n_heads)
-
-    oof = np.zeros((n_primary, n_heads))
-    weights = np.zeros((x.shape[1], n_heads))
-    intercepts = np.zeros(n_heads)
-    mixing: dict[str, Any] = {}
-    for j, name in enumerate(HEADS):
-        own, pub = own_final[j] if has_own[j] else None, public_heads[j]
-        if own is None and pub is None:
-            raise DataValidationError(
-                [DataIssue("(all training files)", 0, name, "no rows label this head both ways")]
-            )
-        pub_oof = x_primary @ pub[0] + pub[1] if pub is not None else None
-        if own is not None and pub is not None and pub_oof is not None:
-            rows = known(np.arange(n_primary), j)
-            mix = LogisticRegression(C=1.0, solver="lbfgs").fit(
-                np.column_stack([own_oof[rows, j], pub_oof[rows]]), y[rows, j].astype(int)
-            )
-            c_own, c_pub, c0 = float(mix.coef_[0, 0]), float(mix.coef_[0, 1]), float(mix.intercept_[0])
-        elif own is not None:
-            c_own, c_pub, c0 = 1.0, 0.0, 0.0
-        else:
-            c_own, c_pub, c0 = 0.0, 1.0, 0.0
-        oof[:, j] = c0 + c_own * own_oof[:, j] + (c_pub * pub_oof if pub_oof is not None else 0.0)
-        weights[:, j] = (c_own * own[0] if own else 0.0) + (c_pub * pub[0] if pub else 0.0)
-        intercepts[j] = c0 + (c_own * own[1] if own else 0.0) + (c_pub * pub[1] if pub else 0.0)
-        mixing[name] = {"primary": round(c_own, 6), "public": round(c_pub, 6), "intercept": round(c0, 6)}
-    return oof, weights, intercepts, mixing
-
-
-def _platt(z: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Calibration ``sigmoid(a*z + b)`` fitted on out-of-fold logits."""
-    if y.min() == y.max():
-        return 1.0, 0.0
-    lr = LogisticRegression(C=1e4, solver="lbfgs").fit(z.reshape(-1, 1), y)
-    return float(lr.coef_[0, 0]), float(lr.intercept_[0])
-
-
-def _auc(y: np.ndarray, score: np.ndarray) -> float | None:
-    return round(float(roc_auc_score(y, score)), 4) if 0 < y.sum() < len(y) else None
 
 
 def choose_threshold(y: np.ndarray, p: np.ndarray, recipe: Recipe) -> float:
@@ -431,11 +238,11 @@ def train_model(
     # the primary training rows, and each head's final linear weights.
     if recipe.public_heads:
         sources = np.array([r.source for r in auxiliary], dtype=object)
-        oof, head_weights, head_intercepts, mixing = _separate_heads(
+        oof, head_weights, head_intercepts, mixing = separate_heads(
             x_all, y_all, w_all, n_primary, folds, recipe, report, sources
         )
     else:
-        oof, head_weights, head_intercepts, mixing = _joint_heads(
+        oof, head_weights, head_intercepts, mixing = joint_heads(
             x_all, y_all, w_all, n_primary, folds, recipe, report
         )
 
@@ -445,12 +252,12 @@ def train_model(
         known = ~np.isnan(y_all[:n_primary, j])
         y = y_all[:n_primary, j][known].astype(int)
         # A dimension the primary data leaves blank keeps the public rows' own scale.
-        calibration[j] = _platt(oof[known, j], y) if len(y) else (1.0, 0.0)
-        cv_metrics[dim] = {"roc_auc": _auc(y, oof[known, j]) if len(y) else None, "known": int(known.sum())}
+        calibration[j] = platt(oof[known, j], y) if len(y) else (1.0, 0.0)
+        cv_metrics[dim] = {"roc_auc": auc(y, oof[known, j]) if len(y) else None, "known": int(known.sum())}
     # needs_human: a logistic regression on the four out-of-fold logits; it is calibrated itself.
     stacker = LogisticRegression(C=1.0, solver="lbfgs").fit(oof, y_nh)
     oof_nh = stacker.predict_proba(oof)[:, 1]
-    cv_metrics["needs_human"] = {"roc_auc": _auc(y_nh, oof_nh), "direct_head_roc_auc": _auc(y_nh, oof[:, 3])}
+    cv_metrics["needs_human"] = {"roc_auc": auc(y_nh, oof_nh), "direct_head_roc_auc": auc(y_nh, oof[:, 3])}
     cv_metrics["folds"] = n_folds
     calibration[HEADS.index("needs_human")] = (1.0, 0.0)
     threshold = choose_threshold(y_nh, oof_nh, recipe)

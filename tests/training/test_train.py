@@ -11,12 +11,12 @@ from sklearn.linear_model import LogisticRegression
 
 from service.model.bundle import HEADS, TriageModel
 from service.model.labelled import DataValidationError, LabelledTicket
+from training.heads import nb_scaling
 from training.train import (
     DEFAULT_RECIPE_PARAMS,
     Recipe,
     check_trainable,
     choose_threshold,
-    nb_scaling,
     split_primary,
     train_model,
 )

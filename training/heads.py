@@ -1,0 +1,215 @@
+"""The heads: one linear model per label, fitted in threads (scipy's solvers release the GIL).
+
+Two recipes share them. The default fits each head on all rows together; the custom recipe
+(``Recipe.public_heads``) fits a naive-Bayes-scaled head on the customer's own rows and a
+public-only head, and stacks the two on out-of-fold logits.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+
+from service.model.bundle import HEADS
+from service.model.labelled import DataIssue, DataValidationError
+
+if TYPE_CHECKING:
+    from training.train import Recipe, Report
+
+
+def fit_head(x: sp.csr_matrix, y: np.ndarray, w: np.ndarray, recipe: Recipe) -> LogisticRegression:
+    clf = LogisticRegression(C=recipe.C, max_iter=2000, solver="lbfgs")
+    clf.fit(x, y, sample_weight=w)
+    return clf
+
+
+def fit_heads(
+    x: sp.csr_matrix, y: np.ndarray, w: np.ndarray, rows: np.ndarray, recipe: Recipe
+) -> list[LogisticRegression]:
+    """One logistic regression per head on ``rows`` (those with a known label), fitted in threads.
+
+    scipy's sparse products release the GIL, so the heads share the cores; each fit is
+    deterministic on its own, so the result does not depend on the thread count.
+    """
+
+    def fit(j: int) -> LogisticRegression:
+        known = rows[~np.isnan(y[rows, j])]
+        return fit_head(x[known], y[known, j].astype(int), w[known], recipe)
+
+    with ThreadPoolExecutor(max_workers=min(len(HEADS), os.cpu_count() or 1)) as pool:
+        return list(pool.map(fit, range(len(HEADS))))
+
+
+Heads = tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]
+Linear = tuple[np.ndarray, float]
+
+
+def nb_scaling(x: sp.csr_matrix, y: np.ndarray, strength: float, alpha: float = 0.5) -> np.ndarray:
+    """Per-feature scale ``(1 - strength) + strength * |r|``, r the naive-Bayes log-count ratio.
+
+    r compares how often a feature occurs (present or not) in the positive rows and in the
+    negative rows, with add-``alpha`` smoothing (Wang and Manning, 2012). Scaling a column by s
+    is the same as weakening its L2 penalty by s^2: features that tell the classes apart on the
+    head's own rows are regularised less. The scale folds into the weights, so serving is unchanged.
+    """
+    present = x.copy()
+    present.data = np.ones_like(present.data)
+    pos = alpha + np.asarray(present[y == 1].sum(axis=0)).ravel()
+    neg = alpha + np.asarray(present[y == 0].sum(axis=0)).ravel()
+    ratio = np.log(pos / pos.sum()) - np.log(neg / neg.sum())
+    scale: np.ndarray = (1.0 - strength) + strength * np.abs(ratio)
+    return scale
+
+
+def fit_linear(
+    x: sp.csr_matrix, y: np.ndarray, w: np.ndarray, recipe: Recipe, scale: float = 0.0
+) -> Linear | None:
+    """One L2 logistic regression as (weights, intercept); None when y has one class only."""
+    if len(y) == 0 or y.min() == y.max():
+        return None
+    if scale:
+        factors = nb_scaling(x, y, scale)
+        clf = fit_head((x @ sp.diags(factors)).tocsr(), y, w, recipe)
+        return clf.coef_[0] * factors, float(clf.intercept_[0])
+    clf = fit_head(x, y, w, recipe)
+    return clf.coef_[0].copy(), float(clf.intercept_[0])
+
+
+def in_threads(fit: Callable[[int], Linear | None], n: int) -> list[Linear | None]:
+    """``fit(j)`` for every head, in threads (scipy's sparse products release the GIL; each fit
+    is deterministic on its own, so the result does not depend on the thread count)."""
+    with ThreadPoolExecutor(max_workers=min(n, os.cpu_count() or 1)) as pool:
+        return list(pool.map(fit, range(n)))
+
+
+def joint_heads(
+    x: sp.csr_matrix,
+    y: np.ndarray,
+    w: np.ndarray,
+    n_primary: int,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    recipe: Recipe,
+    report: Report,
+) -> Heads:
+    """One head per dimension on the primary and public rows together (public rows always train)."""
+    public = np.arange(n_primary, x.shape[0])
+    oof = np.zeros((n_primary, len(HEADS)))
+    for k, (fit_idx, val_idx) in enumerate(folds):
+        report(f"cross-validation fold {k + 1}/{len(folds)}")
+        for j, clf in enumerate(fit_heads(x, y, w, np.concatenate([fit_idx, public]), recipe)):
+            oof[val_idx, j] = clf.decision_function(x[val_idx])
+    report("fitting final heads")
+    weights = np.zeros((x.shape[1], len(HEADS)))
+    intercepts = np.zeros(len(HEADS))
+    for j, clf in enumerate(fit_heads(x, y, w, np.arange(x.shape[0]), recipe)):
+        weights[:, j] = clf.coef_[0]
+        intercepts[j] = clf.intercept_[0]
+    return oof, weights, intercepts, {}
+
+
+def public_weights(sources: np.ndarray) -> np.ndarray:
+    """Each public source weighs the same in all; the weights sum to the number of rows."""
+    names, inverse, counts = np.unique(sources, return_inverse=True, return_counts=True)
+    out: np.ndarray = len(sources) / (len(names) * counts[inverse])
+    return out
+
+
+def separate_heads(
+    x: sp.csr_matrix,
+    y: np.ndarray,
+    w: np.ndarray,
+    n_primary: int,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    recipe: Recipe,
+    report: Report,
+    sources: np.ndarray | None = None,
+) -> Heads:
+    """Per head, a primary-only head (naive-Bayes scaled) and a public-only head, mixed by a
+    logistic regression on the primary rows' out-of-fold logits.
+
+    The public heads never see a primary row, so their logits on the primary rows are as honest
+    as out-of-fold ones; they are fitted once, not once per fold. A head the primary rows leave
+    blank is the public head alone; a head no public row labels both ways is the primary head
+    alone. The mix is linear, so it folds into one weight vector per head.
+    """
+    n_heads = len(HEADS)
+    public = np.arange(n_primary, x.shape[0])
+    source_of = sources if sources is not None else np.zeros(len(public), dtype=np.int64)
+
+    def known(rows: np.ndarray, j: int) -> np.ndarray:
+        out: np.ndarray = rows[~np.isnan(y[rows, j])]
+        return out
+
+    def fit_public(j: int) -> Linear | None:
+        rows = known(public, j)
+        return fit_linear(
+            x[rows], y[rows, j].astype(int), public_weights(source_of[rows - n_primary]), recipe
+        )
+
+    def fit_own(rows: np.ndarray) -> Callable[[int], Linear | None]:
+        def fit(j: int) -> Linear | None:
+            mine = known(rows, j)
+            return fit_linear(x[mine], y[mine, j].astype(int), w[mine], recipe, recipe.nb_scale)
+
+        return fit
+
+    report("public heads")
+    public_heads = in_threads(fit_public, n_heads)
+    x_primary = x[:n_primary]
+    own_oof = np.zeros((n_primary, n_heads))
+    has_own = np.array([bool(len(known(np.arange(n_primary), j))) for j in range(n_heads)])
+    for k, (fit_idx, val_idx) in enumerate(folds):
+        report(f"cross-validation fold {k + 1}/{len(folds)}")
+        for j, head in enumerate(in_threads(fit_own(fit_idx), n_heads)):
+            if head is None:
+                has_own[j] = False  # too few of a class in some fold: the public head alone
+            else:
+                own_oof[val_idx, j] = x_primary[val_idx] @ head[0] + head[1]
+    report("fitting final heads")
+    own_final = in_threads(fit_own(np.arange(n_primary)), n_heads)
+
+    oof = np.zeros((n_primary, n_heads))
+    weights = np.zeros((x.shape[1], n_heads))
+    intercepts = np.zeros(n_heads)
+    mixing: dict[str, Any] = {}
+    for j, name in enumerate(HEADS):
+        own, pub = own_final[j] if has_own[j] else None, public_heads[j]
+        if own is None and pub is None:
+            raise DataValidationError(
+                [DataIssue("(all training files)", 0, name, "no rows label this head both ways")]
+            )
+        pub_oof = x_primary @ pub[0] + pub[1] if pub is not None else None
+        if own is not None and pub is not None and pub_oof is not None:
+            rows = known(np.arange(n_primary), j)
+            mix = LogisticRegression(C=1.0, solver="lbfgs").fit(
+                np.column_stack([own_oof[rows, j], pub_oof[rows]]), y[rows, j].astype(int)
+            )
+            c_own, c_pub, c0 = float(mix.coef_[0, 0]), float(mix.coef_[0, 1]), float(mix.intercept_[0])
+        elif own is not None:
+            c_own, c_pub, c0 = 1.0, 0.0, 0.0
+        else:
+            c_own, c_pub, c0 = 0.0, 1.0, 0.0
+        oof[:, j] = c0 + c_own * own_oof[:, j] + (c_pub * pub_oof if pub_oof is not None else 0.0)
+        weights[:, j] = (c_own * own[0] if own else 0.0) + (c_pub * pub[0] if pub else 0.0)
+        intercepts[j] = c0 + (c_own * own[1] if own else 0.0) + (c_pub * pub[1] if pub else 0.0)
+        mixing[name] = {"primary": round(c_own, 6), "public": round(c_pub, 6), "intercept": round(c0, 6)}
+    return oof, weights, intercepts, mixing
+
+
+def platt(z: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Calibration ``sigmoid(a*z + b)`` fitted on out-of-fold logits."""
+    if y.min() == y.max():
+        return 1.0, 0.0
+    lr = LogisticRegression(C=1e4, solver="lbfgs").fit(z.reshape(-1, 1), y)
+    return float(lr.coef_[0, 0]), float(lr.intercept_[0])
+
+
+def auc(y: np.ndarray, score: np.ndarray) -> float | None:
+    return round(float(roc_auc_score(y, score)), 4) if 0 < y.sum() < len(y) else None
