@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -9,6 +10,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import PoolProxiedConnection
 
 from service.storage.tables import IdempotencyRecord, ScoreEvent, TicketRecord
 
@@ -43,6 +45,17 @@ class BulkWriter(Protocol):
     Plain DBAPI rather than SQLAlchemy Core: under load the writer thread shares the GIL with
     the request loop, and Core's per-row parameter processing was most of its time (py-spy).
     """
+
+    def prepare(self, conn: PoolProxiedConnection) -> None:
+        """Set up the writer's own connection, once, when it is opened."""
+
+    def transaction(
+        self, conn: PoolProxiedConnection, *, one_store: bool
+    ) -> contextlib.AbstractContextManager[None]:
+        """Commit what the block wrote; ``one_store``: the block is one ``store_scored`` and nothing else."""
+
+    def recover(self, conn: PoolProxiedConnection) -> bool:
+        """After a failed block: undo what is left of it; False when the connection is no longer usable."""
 
     def store_scored(self, cursor: Any, rows: list[tuple[Any, ...]], now: datetime) -> None: ...
 
@@ -99,6 +112,22 @@ class SqliteWriter:
     def __init__(self, created_at: Callable[[datetime], Any]) -> None:
         self._sql: dict[tuple[int, int], str] = {}
         self._created_at = created_at
+
+    def prepare(self, conn: PoolProxiedConnection) -> None:
+        pass
+
+    @contextlib.contextmanager
+    def transaction(self, conn: PoolProxiedConnection, *, one_store: bool) -> Iterator[None]:
+        # Even one store is several statements here (the tickets, then their history and items).
+        yield
+        conn.commit()
+
+    def recover(self, conn: PoolProxiedConnection) -> bool:
+        try:
+            conn.rollback()
+        except Exception:
+            return False
+        return True
 
     def _run(self, cursor: Any, which: int, rows: list[tuple[Any, ...]]) -> None:
         for chunk in _chunks(rows):
@@ -160,6 +189,27 @@ class PostgresWriter:
     PostgreSQL reads it correctly rounded). ``ORDER BY`` keeps one row order for every worker,
     so overlapping upserts cannot deadlock.
     """
+
+    def prepare(self, conn: PoolProxiedConnection) -> None:
+        # The writer's connection lives as long as its thread: out of the pool, so that autocommit
+        # never reaches another user of a pooled connection.
+        conn.detach()
+        conn.dbapi_connection.autocommit = True  # type: ignore[union-attr]
+
+    @contextlib.contextmanager
+    def transaction(self, conn: PoolProxiedConnection, *, one_store: bool) -> Iterator[None]:
+        """One store is one statement, atomic on its own: sent alone in autocommit, it costs one round
+        trip instead of three (BEGIN, the statement, COMMIT). Under load each round trip was a wait
+        for the GIL on the writer's side, and most groups held one or two requests."""
+        if one_store:
+            yield
+            return
+        with conn.dbapi_connection.transaction():  # type: ignore[union-attr]
+            yield
+
+    def recover(self, conn: PoolProxiedConnection) -> bool:
+        # psycopg has rolled the transaction back (autocommit: a failed statement leaves nothing).
+        return not conn.dbapi_connection.closed  # type: ignore[union-attr]
 
     _ORDER = 'ORDER BY r.source COLLATE "C", r.external_id COLLATE "C"'
     _STORE = (

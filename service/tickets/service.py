@@ -98,6 +98,14 @@ def ticket_row(ticket: TicketScoreRequest, result: TicketScore) -> tuple[Any, ..
     )
 
 
+def _one_store(jobs: list[_Job]) -> bool:
+    """No idempotency key to look up or store, and no ticket twice: the jobs are one ``store_scored``."""
+    if any(job.idempotency_key for job in jobs):
+        return False
+    tickets = [(t.source or DEFAULT_SOURCE, r.id) for job in jobs for t, r in job.tickets]
+    return len(set(tickets)) == len(tickets)
+
+
 def _settle(done: list[_Done]) -> None:
     """Tell every job its outcome: a thread's future at once, the loop's waiters in one call per loop."""
     by_loop: dict[asyncio.AbstractEventLoop, list[_Done]] = {}
@@ -279,19 +287,23 @@ class TicketStore:
         pool checkout and no pre-ping round trip per commit. A connection that cannot even roll
         back is dropped, and the next commit opens another."""
         if self._conn is None:
-            self._conn = self._engine.raw_connection()
+            conn = self._engine.raw_connection()
+            try:
+                self._writer.prepare(conn)
+            except BaseException:
+                conn.invalidate()
+                raise
+            self._conn = conn
         conn = self._conn
         try:
-            cursor = conn.cursor()
-            try:
-                outcomes = self._apply(cursor, jobs, now)
-            finally:
-                cursor.close()
-            conn.commit()
+            with self._writer.transaction(conn, one_store=_one_store(jobs)):
+                cursor = conn.cursor()
+                try:
+                    outcomes = self._apply(cursor, jobs, now)
+                finally:
+                    cursor.close()
         except BaseException:
-            try:
-                conn.rollback()
-            except Exception:
+            if not self._writer.recover(conn):
                 self._conn = None
                 with contextlib.suppress(Exception):
                     conn.invalidate()
