@@ -26,7 +26,9 @@ def _count(sessions: sessionmaker[Session], table: type[TicketRecord] | type[Sco
         return session.scalar(select(func.count()).select_from(table)) or 0
 
 
-def test_a_lost_connection_fails_one_commit_and_the_next_reconnects(db_sessions: sessionmaker[Session]) -> None:
+def test_a_lost_connection_fails_one_commit_and_the_next_reconnects(
+    db_sessions: sessionmaker[Session],
+) -> None:
     store = TicketStore(db_sessions)
     store.start()
     try:
@@ -71,7 +73,9 @@ def test_a_ticket_twice_in_one_group_is_stored_all_or_nothing(db_sessions: sessi
         store.stop()
 
 
-def test_pooled_connections_still_run_transactions_after_the_writer(db_sessions: sessionmaker[Session]) -> None:
+def test_pooled_connections_still_run_transactions_after_the_writer(
+    db_sessions: sessionmaker[Session],
+) -> None:
     store = TicketStore(db_sessions)
     store.start()
     assert store.submit([_scored("P-1")], body="{}").result(timeout=30) is None
