@@ -27,8 +27,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion
 
 from service.model.bundle import HEADS, TriageModel
-
-PEER_NAMES = ("tfidf", "minilm", "vader")
+from training.peer_names import PEER_NAMES
 
 
 class Scorer(Protocol):

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from training.peers import PEER_NAMES
+from training.peer_names import PEER_NAMES
 
 
 def _reporter() -> Any:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from service.model.bundle import DIMENSIONS
-from service.model.features import model_text
+from service.model.hashing import model_text
 from service.model.labelled import LabelledTicket, text_digest
 
 COLUMNS = ("id", "text", "subject", "language", "domain", *DIMENSIONS, "needs_human")

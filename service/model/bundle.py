@@ -2,8 +2,9 @@
 
 A bundle is a folder ``<models_dir>/<name>/<version>/`` holding ``model.skops`` (numpy arrays
 only, saved with skops), ``metadata.json`` and ``MODEL_CARD.md``. Loading verifies the sha256 of
-``model.skops`` against the metadata and refuses any type outside :data:`TRUSTED_TYPES` before
-skops constructs a single object, so a tampered or hostile file never gets to run code.
+``model.skops`` against the metadata and refuses any type outside ``bundle_file.TRUSTED_TYPES`` before
+a single object is constructed, so a tampered or hostile file never gets to run code; the arrays
+are read with numpy alone (``service.model.bundle_file``), so serving never imports scikit-learn.
 
 The scorer is one linear layer over the hashed features: columns ``emotional``, ``complex``,
 ``nuanced`` and ``needs_human`` (the stacked combination of the three, folded into the same
@@ -16,19 +17,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
-import skops.io as sio
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from service.model import kernels
-from service.model.features import HASHING, Featurizer, FeaturizerConfig
+from service.model.bundle_file import BundleFileError, read_arrays, write_arrays
+from service.model.hashing import HASHING, FeaturizerConfig, HashingFeaturizer
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
+
+    from service.model.features import Featurizer
 
 HeadName = Literal["emotional", "complex", "nuanced", "needs_human"]
 HEADS: tuple[HeadName, ...] = ("emotional", "complex", "nuanced", "needs_human")
@@ -39,14 +44,6 @@ CARD_FILE = "MODEL_CARD.md"
 BUNDLE_FORMAT = 1
 # A phrase is a run of adjacent tokens each carrying at least this share of the top token's push.
 PHRASE_FLOOR = 0.25
-# skops refuses everything else; the bundle holds plain arrays in a dict, nothing executable.
-TRUSTED_TYPES: tuple[str, ...] = (
-    "numpy.ndarray",
-    "numpy.dtype",
-    "builtins.dict",
-    "builtins.list",
-    "builtins.str",
-)
 
 
 class BundleError(Exception):
@@ -109,9 +106,14 @@ class Phrase:
 
 @dataclass
 class TriageModel:
-    """Featurizer plus calibrated linear heads; ``weights`` has shape (n_features, 4)."""
+    """Featurizer plus calibrated linear heads; ``weights`` has shape (n_features, 4) (in a
+    loaded bundle, a view of :attr:`table`).
 
-    featurizer: Featurizer
+    A loaded bundle's featurizer is the numpy-only :class:`HashingFeaturizer`, which scores one
+    text at a time; :meth:`transform` builds the scikit-learn transformer for whole matrices.
+    """
+
+    featurizer: HashingFeaturizer
     weights: np.ndarray
     intercepts: np.ndarray
     calibration: np.ndarray  # shape (4, 2): a, b per head
@@ -140,19 +142,40 @@ class TriageModel:
     @cached_property
     def table(self) -> np.ndarray:
         """Serving layout: per bucket, the four head weights, then the idf, padded to 32 bytes."""
-        table = np.zeros((self.featurizer.n_features, 8), dtype=np.float32)
-        table[:, : len(HEADS)] = self.weights
-        table[:, len(HEADS)] = self.featurizer.idf_
-        return table
+        base = self.weights.base
+        if (
+            isinstance(base, np.ndarray)
+            and base.shape == (self.featurizer.n_features, 8)
+            and base.dtype == np.float32
+            and np.shares_memory(base[:, : len(HEADS)], self.weights)
+            and np.array_equal(base[:, len(HEADS)], self.featurizer.idf_)
+        ):
+            return base  # a loaded bundle's weights are a view of its table already
+        return pack_table(self.weights, self.featurizer.idf_)
 
     def calibrate(self, logits: np.ndarray) -> np.ndarray:
         z = self.calibration[:, 0] * logits + self.calibration[:, 1]
         proba: np.ndarray = 1.0 / (1.0 + np.exp(-z))
         return proba
 
+    @cached_property
+    def transformer(self) -> Featurizer:
+        """The featurizer as a fitted scikit-learn transformer (the same features, as sparse rows)."""
+        # Imported here: scikit-learn and scipy are for training and the promotion gate, never
+        # for a worker that only serves.
+        from service.model.features import Featurizer
+
+        if isinstance(self.featurizer, Featurizer):
+            return self.featurizer
+        return Featurizer.from_config(self.featurizer.config, idf=self.featurizer.idf_)
+
+    def transform(self, texts: list[str]) -> sp.csr_matrix:
+        """Tf-idf rows of ``texts``, one per text, as the training pipeline built them."""
+        return self.transformer.transform(texts)
+
     def predict_proba_texts(self, texts: list[str]) -> np.ndarray:
         """Calibrated probabilities, shape (len(texts), 4), in :data:`HEADS` order."""
-        return self.predict_proba_matrix(self.featurizer.transform(texts))
+        return self.predict_proba_matrix(self.transform(texts))
 
     def predict_proba_matrix(self, matrix: Any) -> np.ndarray:
         """Calibrated probabilities of rows the featurizer already built."""
@@ -223,6 +246,14 @@ class Scored:
         return share
 
 
+def pack_table(weights: np.ndarray, idf: np.ndarray) -> np.ndarray:
+    """The serving table (``TriageModel.table``) of head weights and idf."""
+    table = np.zeros((len(idf), 8), dtype=np.float32)
+    table[:, : weights.shape[1]] = weights
+    table[:, weights.shape[1]] = idf
+    return table
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
@@ -242,7 +273,7 @@ def save_bundle(model: TriageModel, directory: Path, *, card: str) -> Path:
         "calibration": np.asarray(model.calibration, dtype=np.float64),
     }
     model_path = directory / MODEL_FILE
-    sio.dump(state, model_path, compression=zipfile.ZIP_DEFLATED, compresslevel=6)
+    write_arrays(state, model_path)
     metadata = dict(model.metadata)
     metadata["bundle_format"] = BUNDLE_FORMAT
     metadata["featurizer"] = model.featurizer.config.__dict__
@@ -251,26 +282,6 @@ def save_bundle(model: TriageModel, directory: Path, *, card: str) -> Path:
     (directory / METADATA_FILE).write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
     (directory / CARD_FILE).write_text(card)
     return directory
-
-
-def _types_in(path: Path) -> set[str]:
-    """Every type named in the skops schema.
-
-    skops trusts much of scikit-learn by default; a bundle is stricter and holds only arrays.
-    """
-    with zipfile.ZipFile(path) as zf:
-        schema = json.loads(zf.read("schema.json"))
-    found: set[str] = set()
-    stack: list[Any] = [schema]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            if "__class__" in node and "__module__" in node:
-                found.add(f"{node['__module__']}.{node['__class__']}")
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-    return found
 
 
 def load_bundle(directory: Path) -> TriageModel:
@@ -291,27 +302,31 @@ def load_bundle(directory: Path) -> TriageModel:
             f"{model_path}: sha256 {actual} does not match metadata ({expected}); refusing to load"
         )
     try:
-        found = _types_in(model_path) | set(sio.get_untrusted_types(file=model_path))
-    except Exception as exc:  # a corrupt zip or schema surfaces as many exception types
-        raise BundleError(f"{model_path}: unreadable ({exc})") from exc
-    refused = sorted(found - set(TRUSTED_TYPES))
-    if refused:
-        raise BundleError(f"{model_path}: refusing untrusted types {refused}")
-    state = sio.load(model_path, trusted=list(TRUSTED_TYPES))
-    if not isinstance(state, dict) or int(state.get("format", -1)) != BUNDLE_FORMAT:
+        state = read_arrays(model_path)
+    except BundleFileError as exc:
+        raise BundleError(f"{model_path}: {exc}") from exc
+    if state.get("format") is None or state["format"].shape != () or int(state["format"]) != BUNDLE_FORMAT:
         raise BundleError(f"{model_path}: not a bundle of format {BUNDLE_FORMAT}")
+    missing = sorted({"idf", "weights", "intercepts", "calibration"} - set(state))
+    if missing:
+        raise BundleError(f"{model_path}: not a bundle of format {BUNDLE_FORMAT} (no {', '.join(missing)})")
     try:
         checked = BundleMetadata.model_validate(metadata)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise BundleError(f"{meta_path}: invalid metadata ({problems})") from exc
     config = FeaturizerConfig(**checked.featurizer.model_dump())
-    weights = np.ascontiguousarray(state["weights"], dtype=np.float32)
+    weights = np.asarray(state.pop("weights"), dtype=np.float32)
     if weights.shape != (config.n_features, len(HEADS)):
         raise BundleError(f"{model_path}: weights have shape {weights.shape}")
+    idf = np.ascontiguousarray(state["idf"], dtype=np.float32)
+    # The weights are kept only inside the serving table: a copy of their own would hold 4 MB
+    # more in every worker.
+    table = pack_table(weights, idf)
+    del weights
     return TriageModel(
-        featurizer=Featurizer.from_config(config, idf=np.asarray(state["idf"], dtype=np.float32)),
-        weights=weights,
+        featurizer=HashingFeaturizer.from_config(config, idf=idf),
+        weights=table[:, : len(HEADS)],
         intercepts=np.asarray(state["intercepts"], dtype=np.float64),
         calibration=np.asarray(state["calibration"], dtype=np.float64),
         metadata=metadata,

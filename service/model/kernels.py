@@ -12,7 +12,8 @@ multiplicative mix: it depends only on the text, never on the process or the mac
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from service.model.jit import njit
 
 P = np.uint64(1_000_003)
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from service.model.bundle import DIMENSIONS, HEADS
-from service.model.features import model_text
+from service.model.hashing import model_text
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("text", *DIMENSIONS)
 OPTIONAL_COLUMNS: tuple[str, ...] = ("needs_human", "id", "language", "subject", "domain")

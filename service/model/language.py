@@ -16,10 +16,10 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from numba import njit
-from py3langid.langid import MODEL_FILE, RAW_FLOOR, LanguageIdentifier
+from py3langid.langid import RAW_FLOOR, LanguageIdentifier
 
 from service.model import kernels
+from service.model.langid_model import LangidModel
 
 # Frequent in tickets, and not words of German, French, Spanish, Italian, Portuguese, the
 # Scandinavian languages or Afrikaans (which shares "het", "wat", "met", "maar", "ook" with Dutch).
@@ -110,61 +110,32 @@ class LanguageGuess:
     supported: bool
 
 
-@njit(cache=True, nogil=True)
-def _dfa_visits(
-    text: np.ndarray, nextmove: np.ndarray, rowbase: np.ndarray, output: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """py3langid's ``visit_counts``: the feature of every DFA state the bytes reach, counted,
-    in order of first visit (a ``Counter``'s order, which the score's summation follows)."""
-    size = 16
-    while size < 2 * len(text):
-        size <<= 1
-    slot_feature = np.full(size, -1, np.int64)  # open addressing: feature -> its slot
-    slot_index = np.empty(size, np.int64)
-    seen = np.empty(len(text), np.int64)
-    counts = np.zeros(len(text), np.float32)
-    state = 0
-    k = 0
-    for letter in text:
-        state = nextmove[rowbase[state] + letter]
-        f = output[state]
-        if f < 0:
-            continue
-        pos = (f * 0x9E3779B1) & (size - 1)
-        while slot_feature[pos] != -1 and slot_feature[pos] != f:
-            pos = (pos + 1) & (size - 1)
-        if slot_feature[pos] == -1:
-            slot_feature[pos] = f
-            slot_index[pos] = k
-            seen[k] = f
-            k += 1
-        counts[slot_index[pos]] += 1
-    return seen[:k], counts[:k]
-
-
 class _CompiledIdentifier(LanguageIdentifier):  # type: ignore[misc]
     """py3langid with its byte-by-byte Python loop compiled: a ticket the function words do not
     decide cost about three times a whole scored ticket, most of it in that loop (py-spy).
-    The scores are the library's own arithmetic on the same features (a test compares them)."""
+    The scores are the library's own arithmetic on the same features (a test compares them), on
+    its model held in 12 MB rather than 67 MB (:class:`LangidModel`)."""
 
-    __slots__ = ("_dfa",)
+    __slots__ = ("_model",)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._dfa = (
-            np.frombuffer(self.tk_nextmove, dtype=np.uint32),  # a view: the 39 MB table is not copied
-            np.asarray(self._rowbase, dtype=np.int64),  # type: ignore[has-type]
-            np.asarray(self.tk_output, dtype=np.int64),  # type: ignore[has-type]
-        )
-        # The same data as lists of Python ints (about 7 MB per worker); only visit_counts,
-        # which this class no longer calls, reads them.
-        self._rowbase = self.tk_output = None  # type: ignore[misc]
+    @classmethod
+    def load(cls, *, norm_probs: bool) -> _CompiledIdentifier:
+        model = LangidModel.load()
+        # py3langid's own constructor, for its class aliases and normalisation, without its
+        # tables: only _raw_score (replaced here) and set_languages (refused) read them.
+        identifier = cls(None, model.pc, model.classes, None, None, norm_probs=norm_probs, tk_row=[])
+        identifier._model = model
+        return identifier
+
+    def set_languages(self, langs: Any = None) -> None:
+        raise NotImplementedError("the compact model scores every language py3langid knows")
 
     def _raw_score(self, text: bytes) -> np.ndarray:
-        idx, counts = _dfa_visits(np.frombuffer(text, dtype=np.uint8), *self._dfa)
+        idx, counts = self._model.visits(text)
         if len(idx):
-            # py3langid's _sparse_score on the same (feature, count) pairs in the same order.
-            scores: np.ndarray = np.log1p(counts) @ self.nb_ptc[idx.astype(np.intp)] + self.nb_pc
+            # py3langid's _sparse_score on the same (feature, count) pairs in the same order, on
+            # the same float16 rows.
+            scores: np.ndarray = np.log1p(counts) @ self._model.ptc_rows(idx) + self.nb_pc
             return scores
         # As py3langid does for a text with no features.
         return np.full(len(self.nb_classes), 0.0 if self._norm_probs else RAW_FLOOR, dtype=np.float32)
@@ -173,7 +144,8 @@ class _CompiledIdentifier(LanguageIdentifier):  # type: ignore[misc]
 @lru_cache(maxsize=1)
 def _identifier() -> LanguageIdentifier:
     # About half a second to load; shared by every detector in the process, never at import.
-    return _CompiledIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    # (py3langid's module-level identifier, for its own classify(), is never created.)
+    return _CompiledIdentifier.load(norm_probs=True)
 
 
 class LanguageDetector:

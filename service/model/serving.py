@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from numba import njit
 
 from service.model import kernels
 from service.model.bundle import HEADS, PHRASE_FLOOR, TriageModel
-from service.model.features import _ASCII_CLASS, MAX_CHARS, _bmp_classes, _class_of, _lower
+from service.model.hashing import _ASCII_CLASS, MAX_CHARS, _bmp_classes, _class_of, _lower
+from service.model.jit import njit
 from service.model.language import FAST_MIN_SHARE, FAST_MIN_WORDS, LanguageDetector
 
 N_HEADS = kernels.N_HEADS

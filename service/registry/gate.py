@@ -5,6 +5,9 @@ files may be named instead (``--data``, ``TRIAGE_GATE_DATA``), which must be dat
 saw. Both the CLI and ``POST /v1/models/.../promote`` run this same gate. The gate compares needs_human
 ROC-AUC and recall at each model's own threshold; a candidate worse than the champion by more
 than the configured margins is refused.
+
+Judging imports scikit-learn (the metrics, and the model's transformer for the rows); a worker
+pays for it only when an ops user promotes through the API.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
 
 from service.model.bundle import HEADS, TriageModel
 from service.model.labelled import LabelledTicket, data_files, read_labelled, text_digest
@@ -73,6 +75,10 @@ def gate_rows(
 
 
 def figures(model: TriageModel, rows: list[LabelledTicket]) -> Figures:
+    # Imported here, as the model's transformer is: the API's router imports this module, and a
+    # worker that only serves must not hold scikit-learn and scipy (about 146 MB resident).
+    from sklearn.metrics import roc_auc_score
+
     y = np.array([int(r.labels["needs_human"] or 0) for r in rows])
     p = model.predict_proba_texts([r.model_text for r in rows])[:, HEADS.index("needs_human")]
     positives = int(y.sum())

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic_core import to_json
 
 from service.model.bundle import DIMENSIONS, HEADS, TriageModel
-from service.model.features import SUBJECT_SEPARATOR, model_text
+from service.model.hashing import SUBJECT_SEPARATOR, model_text
 from service.model.language import LanguageDetector
 from service.model.serving import ServingPlan, TextScore
 from service.scoring.policy import PRIORITY_ORDER, RoutingPolicy, RuleMatch

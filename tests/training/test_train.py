@@ -225,13 +225,13 @@ def test_public_heads_fold_into_one_linear_head(seed_rows: list[LabelledTicket])
     assert mixing["needs_human"] == {"primary": 1.0, "public": 0.0, "intercept": 0.0}
     assert mixing["emotional"]["primary"] > 0 and mixing["emotional"]["public"] != 0
     # The complex head is the public rows' own regression, refitted here on the same features.
-    x = model.featurizer.transform([r.model_text for r in aux])
+    x = model.transform([r.model_text for r in aux])
     j = HEADS.index("complex")
     y = np.array([r.labels["complex"] for r in aux])
     clf = LogisticRegression(C=recipe.C, max_iter=2000).fit(x, y, sample_weight=np.ones(len(y)))
     texts = [r.model_text for r in seed_rows[2::30]]
-    z = model.featurizer.transform(texts) @ model.weights[:, j].astype(np.float64) + model.intercepts[j]
-    np.testing.assert_allclose(z, clf.decision_function(model.featurizer.transform(texts)), atol=1e-3)
+    z = model.transform(texts) @ model.weights[:, j].astype(np.float64) + model.intercepts[j]
+    np.testing.assert_allclose(z, clf.decision_function(model.transform(texts)), atol=1e-3)
     # A joint recipe on the same rows gives other weights and records no mixing.
     joint = train_model(primary, replace(recipe, public_heads=False), auxiliary=aux).model
     assert joint.metadata["head_mixing"] == {}

@@ -14,6 +14,7 @@ import skops.io as sio
 from sklearn.linear_model import LogisticRegression
 
 from service.model.bundle import (
+    CARD_FILE,
     METADATA_FILE,
     MODEL_FILE,
     BundleError,
@@ -23,6 +24,9 @@ from service.model.bundle import (
     save_bundle,
     sha256_file,
 )
+from service.model.bundle_file import TRUSTED_TYPES, read_arrays
+
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
@@ -58,6 +62,72 @@ def test_untrusted_type_is_refused_even_with_a_matching_checksum(bundle_copy: Pa
     (bundle_copy / METADATA_FILE).write_text(json.dumps(meta))
     with pytest.raises(BundleError, match="untrusted types"):
         load_bundle(bundle_copy)
+
+
+@pytest.mark.parametrize("which", ["tiny", "default"])
+def test_numpy_reader_gives_the_arrays_skops_gives(which: str, tiny_models_dir: Path) -> None:
+    folder = (
+        tiny_models_dir / "tiny" / "1"
+        if which == "tiny"
+        else resolve_bundle_dir(REPO / "models", "default", None)
+    )
+    ours = read_arrays(folder / MODEL_FILE)
+    theirs = sio.load(folder / MODEL_FILE, trusted=list(TRUSTED_TYPES))
+    assert ours.keys() == theirs.keys()
+    for key, array in ours.items():
+        assert array.dtype == theirs[key].dtype and array.shape == theirs[key].shape, key
+        assert array.tobytes() == theirs[key].tobytes(), key
+
+
+def _resigned(bundle: Path, state: Any) -> Path:
+    sio.dump(state, bundle / MODEL_FILE)
+    meta = json.loads((bundle / METADATA_FILE).read_text())
+    meta["model_sha256"] = sha256_file(bundle / MODEL_FILE)
+    (bundle / METADATA_FILE).write_text(json.dumps(meta))
+    return bundle
+
+
+@pytest.mark.parametrize(
+    ("state", "message"),
+    [
+        # Types skops would load under the allow-list, but no bundle holds: refused all the same.
+        ({"format": np.asarray(1), "idf": ["a", "b"]}, "'idf' is not an array stored in numpy's format"),
+        ({"format": np.asarray(1), "idf": {"nested": np.zeros(2)}}, "'idf' is not an array"),
+        (["not", "a", "dict"], "not a dict of arrays"),
+        # skops writes an object array's shape as a tuple, outside the allow-list.
+        ({"format": np.asarray(1), "idf": np.asarray(["a", "b"], dtype=object)}, "untrusted types"),
+    ],
+)
+def test_anything_but_a_dict_of_arrays_is_refused(bundle_copy: Path, state: Any, message: str) -> None:
+    with pytest.raises(BundleError, match=message):
+        load_bundle(_resigned(bundle_copy, state))
+
+
+def test_another_skops_layout_is_refused_not_guessed_at(bundle_copy: Path) -> None:
+    with zipfile.ZipFile(bundle_copy / MODEL_FILE) as zf:
+        members = {name: zf.read(name) for name in zf.namelist()}
+    schema = json.loads(members["schema.json"])
+    schema["protocol"] = 3
+    members["schema.json"] = json.dumps(schema).encode()
+    with zipfile.ZipFile(bundle_copy / MODEL_FILE, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    meta = json.loads((bundle_copy / METADATA_FILE).read_text())
+    meta["model_sha256"] = sha256_file(bundle_copy / MODEL_FILE)
+    (bundle_copy / METADATA_FILE).write_text(json.dumps(meta))
+    with pytest.raises(BundleError, match="skops protocol 3"):
+        load_bundle(bundle_copy)
+
+
+def test_a_loaded_bundle_scores_matrices_as_the_trained_model_does(
+    tiny_model: TriageModel, tmp_path: Path
+) -> None:
+    """Loading builds no scikit-learn object; the transformer for whole matrices is made on demand."""
+    assert type(tiny_model.featurizer).__name__ == "HashingFeaturizer"
+    again = load_bundle(save_bundle(tiny_model, tmp_path / "again", card="# card\n"))
+    texts = ["Ik ben woedend, derde keer!", "what are your opening hours?", ""]
+    assert (again.transform(texts) != tiny_model.transform(texts)).nnz == 0
+    assert (tmp_path / "again" / CARD_FILE).is_file()
 
 
 def test_missing_files_and_versions(tmp_path: Path, bundle_copy: Path) -> None:
@@ -104,7 +174,7 @@ def test_reason_shares_add_up_to_the_logit_the_batch_path_computes(tiny_model: T
         "what are your opening hours?",
         "Mijn moeder is overleden…",
     ]
-    batch_logits = tiny_model.featurizer.transform(texts) @ tiny_model.weights + tiny_model.intercepts
+    batch_logits = tiny_model.transform(texts) @ tiny_model.weights + tiny_model.intercepts
     for text, expected in zip(texts, batch_logits, strict=True):
         scored = tiny_model.score_text(text)
         for head in range(4):

@@ -10,7 +10,8 @@ import pytest
 from sklearn.base import clone
 
 from service.model.bundle import TriageModel
-from service.model.features import CHAR_BLOCK, WORD_BLOCK, Featurizer
+from service.model.features import Featurizer
+from service.model.hashing import CHAR_BLOCK, WORD_BLOCK
 from service.model.labelled import LabelledTicket
 
 
@@ -129,6 +130,6 @@ def test_serving_path_scores_every_seed_ticket_as_the_batch_path_does(
 ) -> None:
     """The compiled single-ticket path and the training matrix give the same logits."""
     texts = [r.model_text for r in seed_rows]
-    batch = tiny_model.featurizer.transform(texts) @ tiny_model.weights + tiny_model.intercepts
+    batch = tiny_model.transform(texts) @ tiny_model.weights + tiny_model.intercepts
     single = np.array([tiny_model.score_text(t).floats[:4] for t in texts])
     np.testing.assert_allclose(single, batch, atol=1e-5)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from service.model.bundle import HEADS, TriageModel
-from service.model.features import SUBJECT_SEPARATOR, model_text
+from service.model.hashing import SUBJECT_SEPARATOR, model_text
 from service.model.labelled import LabelledTicket
 from service.scoring.engine import NEEDS_HUMAN, Scorer, score_ticket
 from service.scoring.policy import PRIORITY_ORDER, load_policy

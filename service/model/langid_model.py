@@ -1,0 +1,244 @@
+"""py3langid's model held in 12 MB instead of 67 MB, and its walk compiled; the same answers.
+
+py3langid keeps two tables per process. The byte automaton is a dense next-state table, 38,346
+distinct rows of 256 uint32 (39 MB; its 104,583 states do not fit in 16 bits), and the naive Bayes
+log-probabilities are 100,053 features by 142 classes of float16 (28 MB). Both are mostly
+repetition, and each is stored here as a default plus its exceptions:
+
+- The automaton is an Aho-Corasick automaton over byte n-grams: a state's row differs from its
+  failure state's row only at its own children in the trie. Each state keeps the bytes where its
+  row differs from the row of a shallower state (its failure state) and the walk follows failure
+  links until a stored byte or the root, whose row is kept whole. The failure states and the
+  differences are computed from py3langid's own table, so this is that table whatever its
+  shape: for an automaton that were not Aho-Corasick's, more differences would be stored.
+- In each class's column of probabilities, 68 to 98% of the features hold one value (the
+  smoothed probability of a feature never seen in that language). Each column keeps that value
+  and each feature row the (class, value) pairs that differ from it, as float16 bits.
+
+Scoring rebuilds the float16 rows of the features a text reaches and multiplies them exactly as
+py3langid does, so every score is bit for bit py3langid's (a test compares ``rank`` and
+``classify`` on the seed tickets and on other languages). Looking up the short exception lists
+is no slower than the dense table was: that table, at 39 MB, missed the CPU caches at every byte.
+"""
+
+from __future__ import annotations
+
+import lzma
+import shutil
+import tempfile
+from dataclasses import dataclass
+
+import numpy as np
+from py3langid.langid import MODEL_DIR, MODEL_FILE
+
+from service.model.jit import njit
+
+
+def _read_model() -> dict[str, np.ndarray]:
+    """py3langid's model file, as ``py3langid.modelio.load_model`` reads it, but as arrays: that
+    reader copies the transitions into a 39 MB ``array`` and the outputs into a list of Python
+    ints, which left about 1.5 MB of fragments in every worker once freed."""
+    with tempfile.TemporaryFile(suffix=".npz") as tmp:
+        with lzma.open(MODEL_DIR / MODEL_FILE) as src:
+            shutil.copyfileobj(src, tmp, length=1 << 20)
+        tmp.seek(0)
+        with np.load(tmp, allow_pickle=False) as data:
+            return {
+                key: data[key] for key in ("ptc", "pc", "classes", "nextmove", "nextmove_row", "out_feat")
+            }
+
+
+@njit(cache=True)
+def _automaton(
+    nextmove: np.ndarray, rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The root's row, each state's failure state, and per state the (byte, next state) pairs
+    where its row differs from its failure state's row (CSR: ``start``, ``byte``, ``target``)."""
+    n = len(rows)
+    # Breadth first from the root: a state's depth is its trie depth, since any other transition
+    # leads to a state no deeper than the one it leaves.
+    depth = np.full(n, -1, np.int64)
+    order = np.empty(n, np.int64)
+    fail = np.zeros(n, np.int32)
+    depth[0] = 0
+    order[0] = 0
+    head, tail = 0, 1
+    while head < tail:
+        s = order[head]
+        head += 1
+        base = np.int64(rows[s]) << 8
+        for c in range(256):
+            t = np.int64(nextmove[base + c])
+            if depth[t] >= 0:
+                continue
+            depth[t] = depth[s] + 1
+            order[tail] = t
+            tail += 1
+            # Aho-Corasick's failure state: where the failure state of s goes on the same byte.
+            f = np.int64(0) if s == 0 else np.int64(nextmove[(np.int64(rows[fail[s]]) << 8) + c])
+            fail[t] = f if depth[f] < depth[t] else 0  # shallower, so the walk always ends
+    start = np.zeros(n + 1, np.int32)
+    for s in range(1, n):
+        a, b = np.int64(rows[s]) << 8, np.int64(rows[fail[s]]) << 8
+        differ = 0
+        for c in range(256):
+            if nextmove[a + c] != nextmove[b + c]:
+                differ += 1
+        start[s + 1] = differ
+    start = np.cumsum(start).astype(np.int32)
+    byte = np.empty(start[n], np.uint8)
+    target = np.empty(start[n], np.int32)
+    for s in range(1, n):
+        a, b = np.int64(rows[s]) << 8, np.int64(rows[fail[s]]) << 8
+        k = start[s]
+        for c in range(256):
+            if nextmove[a + c] != nextmove[b + c]:
+                byte[k] = c
+                target[k] = nextmove[a + c]
+                k += 1
+    root = np.empty(256, np.int32)
+    for c in range(256):
+        root[c] = nextmove[(np.int64(rows[0]) << 8) + c]
+    return root, fail, start, byte, target
+
+
+@njit(cache=True)
+def _probabilities(ptc: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``ptc`` (float16 bits, features by classes) as each column's commonest value and, per
+    feature row (CSR), the (class, value) pairs that differ from it."""
+    n, classes = ptc.shape
+    default = np.empty(classes, np.uint16)
+    histogram = np.zeros(1 << 16, np.int64)
+    for c in range(classes):
+        histogram[:] = 0
+        for f in range(n):
+            histogram[ptc[f, c]] += 1
+        default[c] = np.argmax(histogram)
+    start = np.zeros(n + 1, np.int64)
+    for f in range(n):
+        for c in range(classes):
+            if ptc[f, c] != default[c]:
+                start[f + 1] += 1
+    start = np.cumsum(start)
+    cls = np.empty(start[n], np.uint8)
+    value = np.empty(start[n], np.uint16)
+    k = 0
+    for f in range(n):
+        for c in range(classes):
+            if ptc[f, c] != default[c]:
+                cls[k] = c
+                value[k] = ptc[f, c]
+                k += 1
+    return default, start.astype(np.int32), cls, value
+
+
+@njit(cache=True, nogil=True)
+def next_state(
+    state: np.int64,
+    letter: np.uint8,
+    root: np.ndarray,
+    fail: np.ndarray,
+    start: np.ndarray,
+    byte: np.ndarray,
+    target: np.ndarray,
+) -> np.int64:
+    """py3langid's ``nextmove[rowbase[state] + letter]``."""
+    while state != 0:
+        lo, hi = np.int64(start[state]), np.int64(start[state + 1])
+        while lo < hi:  # a state's bytes are sorted
+            mid = (lo + hi) >> 1
+            if byte[mid] < letter:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo < start[state + 1] and byte[lo] == letter:
+            return np.int64(target[lo])
+        state = np.int64(fail[state])
+    return np.int64(root[letter])
+
+
+@njit(cache=True, nogil=True)
+def _visits(
+    text: np.ndarray,
+    root: np.ndarray,
+    fail: np.ndarray,
+    start: np.ndarray,
+    byte: np.ndarray,
+    target: np.ndarray,
+    output: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """py3langid's ``visit_counts``: the feature of every state the bytes reach, counted, in order
+    of first visit (a ``Counter``'s order, which the score's summation follows)."""
+    size = 16
+    while size < 2 * len(text):
+        size <<= 1
+    slot_feature = np.full(size, -1, np.int64)  # open addressing: feature -> its slot
+    slot_index = np.empty(size, np.int64)
+    seen = np.empty(len(text), np.int64)
+    counts = np.zeros(len(text), np.float32)
+    state = np.int64(0)
+    k = 0
+    for letter in text:
+        state = next_state(state, letter, root, fail, start, byte, target)
+        f = output[state]
+        if f < 0:
+            continue
+        pos = (f * 0x9E3779B1) & (size - 1)
+        while slot_feature[pos] != -1 and slot_feature[pos] != f:
+            pos = (pos + 1) & (size - 1)
+        if slot_feature[pos] == -1:
+            slot_feature[pos] = f
+            slot_index[pos] = k
+            seen[k] = f
+            k += 1
+        counts[slot_index[pos]] += 1
+    return seen[:k], counts[:k]
+
+
+@njit(cache=True, nogil=True)
+def _rows(
+    features: np.ndarray, default: np.ndarray, start: np.ndarray, cls: np.ndarray, value: np.ndarray
+) -> np.ndarray:
+    """The float16 bits of ``ptc[features]``, as py3langid's fancy indexing gives them."""
+    out = np.empty((len(features), len(default)), np.uint16)
+    for i in range(len(features)):
+        out[i, :] = default
+        f = features[i]
+        for k in range(start[f], start[f + 1]):
+            out[i, cls[k]] = value[k]
+    return out
+
+
+@dataclass(frozen=True)
+class LangidModel:
+    """py3langid's model, compact: see the module's docstring."""
+
+    classes: list[str]
+    pc: np.ndarray
+    automaton: tuple[np.ndarray, ...]  # root, fail, start, byte, target, output
+    probabilities: tuple[np.ndarray, ...]  # default, start, class, value
+
+    @classmethod
+    def load(cls) -> LangidModel:
+        model = _read_model()
+        automaton = _automaton(model["nextmove"], model["nextmove_row"])
+        probabilities = _probabilities(np.ascontiguousarray(model["ptc"], dtype=np.float16).view(np.uint16))
+        return cls(
+            [str(c) for c in model["classes"]],
+            model["pc"],
+            (*automaton, model["out_feat"].astype(np.int32)),
+            probabilities,
+        )
+
+    def visits(self, text: bytes) -> tuple[np.ndarray, np.ndarray]:
+        """The features ``text`` reaches and their counts, as py3langid's ``visit_counts``."""
+        return _visits(np.frombuffer(text, dtype=np.uint8), *self.automaton)  # type: ignore[no-any-return]
+
+    def ptc_rows(self, features: np.ndarray) -> np.ndarray:
+        """``ptc[features]``: float16, one row per feature, the file's own values."""
+        rows: np.ndarray = _rows(features, *self.probabilities).view(np.float16)
+        return rows
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in (*self.automaton, *self.probabilities, self.pc))

@@ -1,0 +1,54 @@
+"""A worker that only serves never imports scikit-learn, scipy or skops (about 160 MB resident)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+# Run in a fresh interpreter: this test process has imported all of them already. It imports what
+# a `triage serve` worker imports (the command line, then the app), starts the app with storage
+# (so the first start registers and materialises the bundle), scores tickets that take the
+# function-word path and py3langid's, and lists what got imported.
+WORKER = """
+import json, sys
+from pathlib import Path
+from fastapi.testclient import TestClient
+import training.cli
+from service.config import Settings
+from service.main import create_app
+
+settings = Settings(models_dir=Path(sys.argv[1]) / "models", policy_path=Path(sys.argv[1]) / "policy.toml",
+                    data_dir=Path(sys.argv[2]))
+tickets = [
+    {"text": "Dit is de derde keer dat ik mail over mijn factuur en niemand belt terug."},
+    {"text": "Ich möchte mich über die Rechnung beschweren, die ich letzte Woche bekommen habe."},
+    {"text": "ok thx"},
+]
+with TestClient(create_app(settings)) as client:
+    statuses = [client.post("/v1/score", json=t).status_code for t in tickets]
+    statuses.append(client.post("/v1/score/batch", json={"tickets": tickets}).status_code)
+print(json.dumps({"statuses": statuses, "modules": sorted(sys.modules)}))
+"""
+
+
+def test_serving_tickets_imports_neither_scikit_learn_nor_scipy(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OPENBLAS_NUM_THREADS": "1"}
+    env = {k: v for k, v in env.items() if not k.startswith("TRIAGE_")}
+    done = subprocess.run(
+        [sys.executable, "-c", WORKER, str(REPO), str(tmp_path / "data")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["statuses"] == [200, 200, 200, 200]
+    heavy = [m for m in result["modules"] if m.split(".")[0] in ("sklearn", "scipy", "skops")]
+    assert heavy == []
