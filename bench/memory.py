@@ -48,7 +48,7 @@ def main() -> None:
     print(f"resident memory of one worker after 500 requests, median of {args.repeats} starts:")
     print(f"  scoring service  {score:6.0f} MB")
     print(f"  echo app         {echo:6.0f} MB")
-    print(f"  ratio            {score / echo:6.2f}x (the model, numba, scikit-learn and the language model)")
+    print(f"  ratio            {score / echo:6.2f}x (the model, numba with LLVM, the language model)")
 
 
 if __name__ == "__main__":
