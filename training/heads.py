@@ -76,7 +76,11 @@ def fit_linear(
         return None
     if scale:
         factors = nb_scaling(x, y, scale)
-        clf = fit_head((x @ sp.diags(factors)).tocsr(), y, w, recipe)
+        # x @ diag(factors), as each stored value times its column's factor: a sparse product cost
+        # a fifth of `triage train`'s time (py-spy) and left each row's columns unsorted.
+        scaled = x.copy()
+        scaled.data = scaled.data * factors[scaled.indices]
+        clf = fit_head(scaled, y, w, recipe)
         return clf.coef_[0] * factors, float(clf.intercept_[0])
     clf = fit_head(x, y, w, recipe)
     return clf.coef_[0].copy(), float(clf.intercept_[0])

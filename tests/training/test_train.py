@@ -11,7 +11,7 @@ from sklearn.linear_model import LogisticRegression
 
 from service.model.bundle import HEADS, TriageModel
 from service.model.labelled import DataValidationError, LabelledTicket
-from training.heads import nb_scaling
+from training.heads import fit_head, fit_linear, nb_scaling
 from training.train import (
     DEFAULT_RECIPE_PARAMS,
     Recipe,
@@ -208,6 +208,25 @@ def test_nb_scaling_weakens_the_penalty_on_features_that_separate_the_classes() 
     assert scale[0] == pytest.approx(scale[2])  # counts are binarised: presence, not frequency
     assert scale[1] == pytest.approx(0.5)  # no evidence either way: (1 - 0.5) + 0.5 * |0|
     np.testing.assert_array_equal(nb_scaling(x, y, 0.0), np.ones(3))
+
+
+def test_a_scaled_head_is_the_head_fitted_on_the_scaled_columns() -> None:
+    """NB scaling multiplies each column by its factor, then folds the factors into the weights."""
+    rng = np.random.default_rng(7)
+    x = sp.random(300, 40, density=0.2, format="csr", random_state=3)
+    y = (rng.random(300) < 0.4).astype(int)
+    w = np.ones(300)
+    recipe = Recipe()
+    before = x.copy()
+    fitted = fit_linear(x, y, w, recipe, 0.5)
+    assert (x != before).nnz == 0  # the caller's matrix is not scaled in place
+    assert fitted is not None
+    factors = nb_scaling(x, y, 0.5)
+    by_product = (x @ sp.diags(factors)).tocsr()
+    by_product.sort_indices()
+    clf = fit_head(by_product, y, w, recipe)
+    np.testing.assert_allclose(fitted[0], clf.coef_[0] * factors, rtol=1e-6, atol=1e-9)
+    assert fitted[1] == pytest.approx(float(clf.intercept_[0]), rel=1e-6)
 
 
 def test_public_heads_fold_into_one_linear_head(seed_rows: list[LabelledTicket]) -> None:
