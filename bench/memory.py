@@ -20,7 +20,7 @@ def load(port: int, bodies: list[bytes]) -> None:
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}/v1/score", data=body, headers={"content-type": "application/json"}
         )
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=120) as response:
             response.read()
 
 
