@@ -23,11 +23,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import TypeAdapter
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import PoolProxiedConnection
 
-from service.scoring.schemas import TicketScore, TicketScoreRequest
+from service.scoring.schemas import Reason, TicketScore, TicketScoreRequest
 from service.storage.database import write_turn
 from service.storage.grouping import take_group
 from service.tickets import repository
@@ -35,6 +36,9 @@ from service.tickets import repository
 MAX_GROUP = 256
 PRIORITY_RANK = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
 DEFAULT_SOURCE = "api"
+# One serializer call for a ticket's reasons rather than one per reason (the writer thread holds
+# the GIL for it, away from the request loop).
+_REASONS = TypeAdapter(list[Reason])
 
 
 @dataclass(frozen=True)
@@ -89,7 +93,7 @@ def ticket_row(ticket: TicketScoreRequest, result: TicketScore) -> tuple[Any, ..
         dims.complex if dims else None,
         dims.nuanced if dims else None,
         result.threshold,
-        [r.model_dump(exclude_none=True) for r in result.reasons],
+        _REASONS.dump_python(result.reasons, exclude_none=True),
         list(result.rules),
         result.model_version,
         result.policy_version,
