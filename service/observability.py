@@ -71,6 +71,22 @@ def metrics_exposition() -> bytes:
     return generate_latest(registry)
 
 
+class _CurrentStdout:
+    """structlog's output: each line in one write to ``sys.stdout`` as it is at the time (test
+    capture, a redirected stream), so that a logger bound once can be kept and reused."""
+
+    def msg(self, message: str) -> None:
+        stream = sys.stdout
+        stream.write(message + "\n")
+        stream.flush()
+
+    log = debug = info = warn = warning = err = error = critical = exception = fatal = failure = msg
+
+
+def _current_stdout(*args: Any) -> _CurrentStdout:
+    return _CurrentStdout()
+
+
 class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to whatever ``sys.stdout`` is at the time (test capture, a redirected stream)."""
 
@@ -105,7 +121,7 @@ def configure_logging(level: str = "info") -> None:
         processors=[*shared, structlog.processors.JSONRenderer()],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
         # Standard output, looked up at each call (twelve-factor logs; test capture works too).
-        logger_factory=structlog.PrintLoggerFactory(),
+        logger_factory=_current_stdout,
         cache_logger_on_first_use=False,
     )
 
@@ -127,6 +143,9 @@ class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        # Bound once, with the logging configured when the app's middleware is built: the lazy
+        # module logger builds a new bound logger at every call, half of an access line's 43 us.
+        self.log = structlog.get_logger("triage").bind()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -166,7 +185,7 @@ class RequestContextMiddleware:
             except Exception as exc:
                 # Answer here, inside the request's context, so a 500 carries its request id too.
                 # Only the exception's type is logged: its message may quote the request.
-                logger.error("unhandled error", error_type=type(exc).__name__)
+                self.log.error("unhandled error", error_type=type(exc).__name__)
                 if started_response:
                     raise
                 status = 500
@@ -176,7 +195,7 @@ class RequestContextMiddleware:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
             REQUEST_LATENCY.labels(scope["method"], template, str(status)).observe(elapsed)
-            logger.info(
+            self.log.info(
                 "request",
                 method=scope["method"],
                 route=template,
