@@ -3,7 +3,8 @@
 The reference is what a team would write first: ``FeatureUnion`` of a word 1-2-gram and a
 char_wb 3-5-gram ``TfidfVectorizer`` plus ``LogisticRegression``, trained on exactly the same
 primary training rows as a bundle trained here with our recipe (no public data, for speed).
-Both are timed in the same run, on the same tickets, and reported as medians and ratios; the
+Both are timed in turn in the same run, on the same tickets, and reported as medians and ratios
+(also the median of the paired ratios, steadier on a shared machine); the
 quality of both on the same held-out split is printed beside the speed.
 
     python bench/model_cost.py            # full run (about a minute)
@@ -47,14 +48,20 @@ def make_tickets(texts: list[str], words: int, count: int) -> list[str]:
     return out
 
 
-def median_us(fn: Callable[[], object], items: int, repeats: int) -> float:
-    """Median over ``repeats`` runs of the time per item, in microseconds."""
-    times = []
+def paired_us(
+    ours: Callable[[], object], reference: Callable[[], object], items: int, repeats: int
+) -> tuple[float, float, float]:
+    """Time per item in microseconds, ours and the reference timed in turn ``repeats`` times, so
+    that a shared machine slowing down or speeding up weighs on both alike: the median of each,
+    and the median of the paired ratios (reference / ours)."""
+    times: dict[str, list[float]] = {"ours": [], "reference": []}
     for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - started) / items * 1e6)
-    return statistics.median(times)
+        for name, fn in (("ours", ours), ("reference", reference)):
+            started = time.perf_counter()
+            fn()
+            times[name].append((time.perf_counter() - started) / items * 1e6)
+    ratios = [r / o for o, r in zip(times["ours"], times["reference"], strict=True)]
+    return statistics.median(times["ours"]), statistics.median(times["reference"]), statistics.median(ratios)
 
 
 def score_all(scorer: Scorer, requests: list[TicketScoreRequest]) -> None:
@@ -100,7 +107,10 @@ def main() -> None:
     print(f"held-out needs_human ROC-AUC (n={len(y_test)}): ours {ours_auc:.4f}, reference {ref_auc:.4f}")
 
     scorer = Scorer.build(model=model, policy=load_policy(REPO / "policy.toml"))
-    print(f"{'lang':<4} {'words':>5} {'batch':>5} {'ours us/ticket':>15} {'reference':>10} {'ratio':>7}")
+    print(
+        f"{'lang':<4} {'words':>5} {'batch':>5} {'ours us/ticket':>15} {'reference':>10} {'ratio':>7}"
+        f" {'paired ratio':>13}"
+    )
     for lang in ("en", "nl"):
         texts = [r.text for r in result.test_rows if r.language == lang]
         for words in args.words:
@@ -108,12 +118,16 @@ def main() -> None:
                 n = batch if batch > 1 else (50 if args.quick else 300)
                 tickets = make_tickets(texts, words, n)
                 requests = [TicketScoreRequest(text=t) for t in tickets]
-                ours = median_us(partial(score_all, scorer, requests), n, repeats)
-                if batch == 1:
-                    ref = median_us(partial(reference_singly, reference, tickets), n, repeats)
-                else:
-                    ref = median_us(partial(reference.predict_proba, tickets), n, repeats)
-                print(f"{lang:<4} {words:>5} {batch:>5} {ours:>15.1f} {ref:>10.1f} {ref / ours:>6.1f}x")
+                run_reference = (
+                    partial(reference_singly, reference, tickets)
+                    if batch == 1
+                    else partial(reference.predict_proba, tickets)
+                )
+                ours, ref, paired = paired_us(partial(score_all, scorer, requests), run_reference, n, repeats)
+                print(
+                    f"{lang:<4} {words:>5} {batch:>5} {ours:>15.1f} {ref:>10.1f} {ref / ours:>6.1f}x"
+                    f" {paired:>12.1f}x"
+                )
 
 
 if __name__ == "__main__":
