@@ -131,11 +131,11 @@ class _CompiledIdentifier(LanguageIdentifier):  # type: ignore[misc]
         raise NotImplementedError("the compact model scores every language py3langid knows")
 
     def _raw_score(self, text: bytes) -> np.ndarray:
-        idx, counts = self._model.visits(text)
-        if len(idx):
+        counts, rows = self._model.visit_rows(text)
+        if len(counts):
             # py3langid's _sparse_score on the same (feature, count) pairs in the same order, on
-            # the same float16 rows.
-            scores: np.ndarray = np.log1p(counts) @ self._model.ptc_rows(idx) + self.nb_pc
+            # the same rows (float16 values, handed over as the float32 numpy would cast them to).
+            scores: np.ndarray = np.log1p(counts) @ rows + self.nb_pc
             return scores
         # As py3langid does for a text with no features.
         return np.full(len(self.nb_classes), 0.0 if self._norm_probs else RAW_FLOOR, dtype=np.float32)
