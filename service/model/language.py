@@ -19,7 +19,7 @@ import numpy as np
 from py3langid.langid import RAW_FLOOR, LanguageIdentifier
 
 from service.model import kernels
-from service.model.langid_model import LangidModel
+from service.model.langid_model import LangidModel, default_cache_dir
 
 # Frequent in tickets, and not words of German, French, Spanish, Italian, Portuguese, the
 # Scandinavian languages or Afrikaans (which shares "het", "wat", "met", "maar", "ook" with Dutch).
@@ -120,7 +120,7 @@ class _CompiledIdentifier(LanguageIdentifier):  # type: ignore[misc]
 
     @classmethod
     def load(cls, *, norm_probs: bool) -> _CompiledIdentifier:
-        model = LangidModel.load()
+        model = LangidModel.load(cache_dir=default_cache_dir())
         # py3langid's own constructor, for its class aliases and normalisation, without its
         # tables: only _raw_score (replaced here) and set_languages (refused) read them.
         identifier = cls(None, model.pc, model.classes, None, None, norm_probs=norm_probs, tk_row=[])
