@@ -293,7 +293,7 @@ class LangidModel:
             try:
                 # Opened here: np.load leaves its own handle open when the zip is cut short.
                 with cached.open("rb") as fh, np.load(fh, allow_pickle=False) as data:
-                    arrays = [data[f"a{i}"] for i in range(len(data.files))]
+                    arrays = [data[f"arr_{i}"] for i in range(len(data.files))]
                 return cls([str(c) for c in arrays[0]], arrays[1], tuple(arrays[2:8]), tuple(arrays[8:]))
             except (OSError, ValueError, KeyError, zipfile.BadZipFile):
                 pass  # absent, unreadable or cut short: derive it again
@@ -318,7 +318,7 @@ class LangidModel:
             # Written aside and renamed, so that a process starting meanwhile never reads half a file.
             with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as fh:
                 tmp = Path(fh.name)
-                np.savez(fh, **{f"a{i}": a for i, a in enumerate(arrays)})
+                np.savez(fh, *arrays)
             os.replace(tmp, path)
         except OSError:
             # A read-only install: every start derives the tables, as before the cache.
@@ -331,9 +331,9 @@ class LangidModel:
 
     def visit_rows(self, text: bytes) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`visits`' counts and the float32 value of :meth:`ptc_rows` for those features."""
-        return _visit_rows(  # type: ignore[no-any-return]
-            np.frombuffer(text, dtype=np.uint8), *self.automaton, *self.probabilities, _half_to_single()
-        )
+        args = (np.frombuffer(text, dtype=np.uint8), *self.automaton, *self.probabilities, _half_to_single())
+        counts_rows: tuple[np.ndarray, np.ndarray] = _visit_rows(*args)
+        return counts_rows
 
     def ptc_rows(self, features: np.ndarray) -> np.ndarray:
         """``ptc[features]``: float16, one row per feature, the file's own values."""
