@@ -122,9 +122,8 @@ def _result(*, scorer: Scorer, ticket: TicketScoreRequest, scored: TextScore) ->
     )
     language = scored.fast_language
     if language is None:
-        guess = scorer.detector.detect(ticket.text, hint=ticket.language)
-        language = guess.language
-        if not guess.supported:
+        language, supported = scorer.detector.language_of(ticket.text, hint=ticket.language)
+        if not supported:
             return {
                 "id": ticket.id,
                 "route": "human",
