@@ -86,9 +86,11 @@ class CertainLanguage:
     def __init__(self, model: LangidModel) -> None:
         default, row_start, cls, value = model.probabilities
         half = _half_to_single()
-        # The largest |ptc| per class: each column's commonest value or one of its exceptions.
-        largest = np.abs(half[default].astype(np.float64))
-        np.maximum.at(largest, cls.astype(np.int64), np.abs(half[value]))
+        # The largest |ptc| of the table, for every class: a per-class maximum (np.maximum.at
+        # over the 2.6 million exceptions) took a third of a second at every start.
+        largest = np.full(
+            len(default), max(np.abs(half[default]).max(), np.abs(half[value]).max(initial=0.0)), np.float64
+        )
         labels = {name: i for i, name in reversed(list(enumerate(model.classes)))}
         self._classes = model.classes
         self._arrays = (
