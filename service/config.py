@@ -6,13 +6,16 @@ import base64
 import binascii
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from service.access.rate_limits import RateLimits, parse_limit
-from service.monitoring.service import DriftLimits
+# The rate limiter and the drift monitor bring in limits' storage, SQLAlchemy and structlog:
+# imported where they are built, so that the CLI's scoring commands do not pay for them at start.
+if TYPE_CHECKING:
+    from service.access.rate_limits import RateLimits
+    from service.monitoring.service import DriftLimits
 
 Provider = Literal["zendesk", "freshdesk", "zammad", "generic"]
 # An integration's name is the ``source`` of its tickets, so it follows the same pattern.
@@ -110,7 +113,11 @@ class Settings(BaseSettings):
     )
     @classmethod
     def _a_rate_limit(cls, value: str) -> str:
-        parse_limit(value)
+        # limits' own parser (what rate_limits.parse_limit calls), without the rate limiter's
+        # imports: the access tables (SQLAlchemy) and the logging stack.
+        from limits import parse
+
+        parse(value)
         return value
 
     # Helpdesk integrations, as JSON: {"zendesk": {"secret": "...", "url": "...", "token": "..."}}.
@@ -155,6 +162,8 @@ def get_settings() -> Settings:
 
 
 def drift_limits(settings: Settings) -> DriftLimits:
+    from service.monitoring.service import DriftLimits
+
     return DriftLimits(
         window_hours=settings.drift_window_hours,
         min_tickets=settings.drift_min_tickets,
@@ -165,6 +174,8 @@ def drift_limits(settings: Settings) -> DriftLimits:
 
 
 def rate_limits(settings: Settings) -> RateLimits:
+    from service.access.rate_limits import RateLimits
+
     return RateLimits(
         per_role={
             "helpdesk": settings.rate_limit_helpdesk,

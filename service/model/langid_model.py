@@ -23,10 +23,15 @@ is no slower than the dense table was: that table, at 39 MB, missed the CPU cach
 
 from __future__ import annotations
 
+import hashlib
 import lzma
+import os
 import shutil
 import tempfile
+import zipfile
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 from py3langid.langid import MODEL_DIR, MODEL_FILE
@@ -46,6 +51,27 @@ def _read_model() -> dict[str, np.ndarray]:
             return {
                 key: data[key] for key in ("ptc", "pc", "classes", "nextmove", "nextmove_row", "out_feat")
             }
+
+
+def default_cache_dir() -> Path:
+    """numba's cache directory when one is set (the Docker image sets one and fills it at build),
+    else this package's ``__pycache__``, where numba keeps the compiled kernels by default."""
+    configured = os.environ.get("NUMBA_CACHE_DIR")
+    return Path(configured) if configured else Path(__file__).parent / "__pycache__"
+
+
+def _cache_file(cache_dir: Path) -> Path:
+    """Where the tables derived from py3langid's file are kept between processes.
+
+    Deriving them means decompressing that 70 MB file and two passes over it: a fifth of
+    ``triage score-file``'s time on 20,000 tickets (py-spy), at every start. The name holds a
+    digest of the file and of this module's source, so that another py3langid or another
+    derivation never reads tables derived by the old one.
+    """
+    digest = hashlib.sha256()
+    digest.update((MODEL_DIR / MODEL_FILE).read_bytes())
+    digest.update(Path(__file__).read_bytes())
+    return cache_dir / f"py3langid-compact-{digest.hexdigest()[:24]}.npz"
 
 
 @njit(cache=True)
@@ -195,6 +221,12 @@ def _visits(
     return seen[:k], counts[:k]
 
 
+@lru_cache(maxsize=1)
+def _half_to_single() -> np.ndarray:
+    """Every float16 bit pattern as float32, by numpy's conversion (256 KB)."""
+    return np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(np.float16).astype(np.float32)
+
+
 @njit(cache=True, nogil=True)
 def _rows(
     features: np.ndarray, default: np.ndarray, start: np.ndarray, cls: np.ndarray, value: np.ndarray
@@ -209,6 +241,40 @@ def _rows(
     return out
 
 
+@njit(cache=True, nogil=True)
+def _visit_rows(
+    text: np.ndarray,
+    root: np.ndarray,
+    fail: np.ndarray,
+    start: np.ndarray,
+    byte: np.ndarray,
+    target: np.ndarray,
+    output: np.ndarray,
+    default: np.ndarray,
+    row_start: np.ndarray,
+    cls: np.ndarray,
+    value: np.ndarray,
+    half_to_single: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_visits`' counts and ``ptc[features]`` as float32, in one call.
+
+    numpy multiplies py3langid's float32 counts by its float16 rows by first casting the rows to
+    float32 (exact) and then running the float32 product; the cast, element by element outside
+    the compiled code, cost more than the product (py-spy). Rows built as float32 here, through
+    numpy's own float16 conversion of every bit pattern (``half_to_single``), give that product
+    the same operands, so the same scores.
+    """
+    features, counts = _visits(text, root, fail, start, byte, target, output)
+    out = np.empty((len(features), len(default)), np.float32)
+    for i in range(len(features)):
+        for c in range(len(default)):
+            out[i, c] = half_to_single[default[c]]
+        f = features[i]
+        for k in range(row_start[f], row_start[f + 1]):
+            out[i, cls[k]] = half_to_single[value[k]]
+    return counts, out
+
+
 @dataclass(frozen=True)
 class LangidModel:
     """py3langid's model, compact: see the module's docstring."""
@@ -219,20 +285,55 @@ class LangidModel:
     probabilities: tuple[np.ndarray, ...]  # default, start, class, value
 
     @classmethod
-    def load(cls) -> LangidModel:
+    def load(cls, cache_dir: Path | None = None) -> LangidModel:
+        """Derived from py3langid's file, or read from ``cache_dir`` where an earlier load left
+        the tables derived from the same file by the same code (see :func:`_cache_file`)."""
+        cached = _cache_file(cache_dir) if cache_dir is not None else None
+        if cached is not None:
+            try:
+                # Opened here: np.load leaves its own handle open when the zip is cut short.
+                with cached.open("rb") as fh, np.load(fh, allow_pickle=False) as data:
+                    arrays = [data[f"arr_{i}"] for i in range(len(data.files))]
+                return cls([str(c) for c in arrays[0]], arrays[1], tuple(arrays[2:8]), tuple(arrays[8:]))
+            except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+                pass  # absent, unreadable or cut short: derive it again
         model = _read_model()
         automaton = _automaton(model["nextmove"], model["nextmove_row"])
         probabilities = _probabilities(np.ascontiguousarray(model["ptc"], dtype=np.float16).view(np.uint16))
-        return cls(
+        loaded = cls(
             [str(c) for c in model["classes"]],
             model["pc"],
             (*automaton, model["out_feat"].astype(np.int32)),
             probabilities,
         )
+        if cached is not None:
+            loaded._save(cached)
+        return loaded
+
+    def _save(self, path: Path) -> None:
+        arrays = [np.array(self.classes), self.pc, *self.automaton, *self.probabilities]
+        tmp: Path | None = None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # Written aside and renamed, so that a process starting meanwhile never reads half a file.
+            with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as fh:
+                tmp = Path(fh.name)
+                np.savez(fh, *arrays)
+            os.replace(tmp, path)
+        except OSError:
+            # A read-only install: every start derives the tables, as before the cache.
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
 
     def visits(self, text: bytes) -> tuple[np.ndarray, np.ndarray]:
         """The features ``text`` reaches and their counts, as py3langid's ``visit_counts``."""
         return _visits(np.frombuffer(text, dtype=np.uint8), *self.automaton)  # type: ignore[no-any-return]
+
+    def visit_rows(self, text: bytes) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`visits`' counts and the float32 value of :meth:`ptc_rows` for those features."""
+        args = (np.frombuffer(text, dtype=np.uint8), *self.automaton, *self.probabilities, _half_to_single())
+        counts_rows: tuple[np.ndarray, np.ndarray] = _visit_rows(*args)
+        return counts_rows
 
     def ptc_rows(self, features: np.ndarray) -> np.ndarray:
         """``ptc[features]``: float16, one row per feature, the file's own values."""

@@ -19,7 +19,8 @@ import numpy as np
 from py3langid.langid import RAW_FLOOR, LanguageIdentifier
 
 from service.model import kernels
-from service.model.langid_model import LangidModel
+from service.model.langid_certain import CertainLanguage
+from service.model.langid_model import LangidModel, default_cache_dir
 
 # Frequent in tickets, and not words of German, French, Spanish, Italian, Portuguese, the
 # Scandinavian languages or Afrikaans (which shares "het", "wat", "met", "maar", "ook" with Dutch).
@@ -116,33 +117,39 @@ class _CompiledIdentifier(LanguageIdentifier):  # type: ignore[misc]
     The scores are the library's own arithmetic on the same features (a test compares them), on
     its model held in 12 MB rather than 67 MB (:class:`LangidModel`)."""
 
-    __slots__ = ("_model",)
+    __slots__ = ("_certain", "_model")
 
     @classmethod
     def load(cls, *, norm_probs: bool) -> _CompiledIdentifier:
-        model = LangidModel.load()
+        model = LangidModel.load(cache_dir=default_cache_dir())
         # py3langid's own constructor, for its class aliases and normalisation, without its
         # tables: only _raw_score (replaced here) and set_languages (refused) read them.
         identifier = cls(None, model.pc, model.classes, None, None, norm_probs=norm_probs, tk_row=[])
         identifier._model = model
+        identifier._certain = CertainLanguage(model)
         return identifier
+
+    def certain_label(self, text: str) -> str | None:
+        """``classify(text)``'s label where no rounding of its scores could change it, else None."""
+        label: str | None = self._certain.label(self._encode(text))
+        return label
 
     def set_languages(self, langs: Any = None) -> None:
         raise NotImplementedError("the compact model scores every language py3langid knows")
 
     def _raw_score(self, text: bytes) -> np.ndarray:
-        idx, counts = self._model.visits(text)
-        if len(idx):
+        counts, rows = self._model.visit_rows(text)
+        if len(counts):
             # py3langid's _sparse_score on the same (feature, count) pairs in the same order, on
-            # the same float16 rows.
-            scores: np.ndarray = np.log1p(counts) @ self._model.ptc_rows(idx) + self.nb_pc
+            # the same rows (float16 values, handed over as the float32 numpy would cast them to).
+            scores: np.ndarray = np.log1p(counts) @ rows + self.nb_pc
             return scores
         # As py3langid does for a text with no features.
         return np.full(len(self.nb_classes), 0.0 if self._norm_probs else RAW_FLOOR, dtype=np.float32)
 
 
 @lru_cache(maxsize=1)
-def _identifier() -> LanguageIdentifier:
+def _identifier() -> _CompiledIdentifier:
     # About half a second to load; shared by every detector in the process, never at import.
     # (py3langid's module-level identifier, for its own classify(), is never created.)
     return _CompiledIdentifier.load(norm_probs=True)
@@ -175,6 +182,16 @@ class LanguageDetector:
         if hits.sum() >= 2 and hits[best] / len(unigrams) >= FAST_MIN_SHARE:
             return LanguageGuess(self.fast_languages[best], 1.0, True)
         return None
+
+    def language_of(self, text: str, *, hint: str | None = None) -> tuple[str, bool]:
+        """:meth:`detect`'s language and whether it is supported, for scoring, which reads no
+        confidence: where py3langid's winner is certain and supported, that is the answer, and
+        its float32 scores are not computed (most of the fallback's time; see langid_certain)."""
+        label = self._identifier.certain_label(text[:LANGID_CHARS])
+        if label is not None and label in self.supported:
+            return label, True
+        guess = self.detect(text, hint=hint)
+        return guess.language, guess.supported
 
     def detect(
         self, text: str, *, hint: str | None = None, unigrams: np.ndarray | None = None

@@ -319,8 +319,12 @@ class ServingPlan:
     def _unpack(self, values: list[float]) -> TextScore:
         language = int(values[LANGUAGE_SLOT])
         count = int(values[COUNT_SLOT])
-        phrases = [
-            (int(values[i]), int(values[i + 1]), int(values[i + 2]), values[i + 3])
-            for i in range(PHRASES_AT, PHRASES_AT + 4 * count, 4)
-        ]
+        phrases = (
+            [
+                (int(values[i]), int(values[i + 1]), int(values[i + 2]), values[i + 3])
+                for i in range(PHRASES_AT, PHRASES_AT + 4 * count, 4)
+            ]
+            if count
+            else []
+        )
         return TextScore(values[:N_HEADS], self.fast_languages[language] if language >= 0 else None, phrases)

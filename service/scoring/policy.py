@@ -143,10 +143,14 @@ class RoutingPolicy:
                         found[r] = RuleMatch(
                             rule.spec.name, rule.spec.priority, field_name, m.start(), m.end()
                         )
-        for r, rule in enumerate(self.rules):
-            if r not in found and (hit := rule.field_match(previous_contacts=previous_contacts, tier=tier)):
-                found[r] = hit
-        return [found[r] for r in sorted(found)]
+        # Without either field no field rule can fire (most tickets of a file: skip the loop).
+        if previous_contacts is not None or tier is not None:
+            for r, rule in enumerate(self.rules):
+                if r not in found and (
+                    hit := rule.field_match(previous_contacts=previous_contacts, tier=tier)
+                ):
+                    found[r] = hit
+        return [found[r] for r in sorted(found)] if found else []
 
     def band(self, probability: float) -> Priority:
         if probability >= self.urgent:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import numpy as np
+import pytest
 from numba import njit
 from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
 from py3langid.modelio import load_model
 
+from service.model import langid_model
 from service.model.langid_model import LangidModel, next_state
 from service.model.language import _identifier
 
@@ -69,3 +72,52 @@ def test_scores_are_py3langids_bit_for_bit_across_scripts() -> None:
     for text in _mixed_texts(400):
         assert np.array_equal(compact._decide(text), stock._decide(text)), text
         assert compact.classify(text) == stock.classify(text), text
+
+
+def _same_tables(a: LangidModel, b: LangidModel) -> bool:
+    if len(a.automaton) != len(b.automaton) or len(a.probabilities) != len(b.probabilities):
+        return False
+    pairs = [
+        (a.pc, b.pc),
+        *zip(a.automaton, b.automaton, strict=True),
+        *zip(a.probabilities, b.probabilities, strict=True),
+    ]
+    return a.classes == b.classes and all(x.dtype == y.dtype and np.array_equal(x, y) for x, y in pairs)
+
+
+def test_a_cached_load_reads_the_tables_a_fresh_derivation_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fresh = LangidModel.load()
+    assert list(tmp_path.iterdir()) == []
+    first = LangidModel.load(cache_dir=tmp_path / "cache")
+    (cached,) = (tmp_path / "cache").iterdir()
+    assert _same_tables(first, fresh)
+
+    def no_derivation() -> None:
+        raise AssertionError("the cached tables should have been read")
+
+    monkeypatch.setattr(langid_model, "_read_model", no_derivation)
+    assert _same_tables(LangidModel.load(cache_dir=tmp_path / "cache"), fresh)
+    monkeypatch.undo()
+    # A file cut short (a full disk, a crash) is derived again and replaced.
+    cached.write_bytes(cached.read_bytes()[:1000])
+    assert _same_tables(LangidModel.load(cache_dir=tmp_path / "cache"), fresh)
+    assert cached.stat().st_size > 1e6
+
+
+def test_the_cache_names_the_model_file_and_the_code_that_derived_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = langid_model._cache_file(tmp_path)
+    source = tmp_path / "langid_model.py"
+    source.write_bytes(Path(langid_model.__file__).read_bytes() + b"# changed\n")
+    monkeypatch.setattr(langid_model, "__file__", str(source))
+    assert langid_model._cache_file(tmp_path) != before
+
+
+def test_a_read_only_cache_directory_still_loads(tmp_path: Path) -> None:
+    blocked = tmp_path / "not-a-dir"
+    blocked.write_text("a file where the cache directory would be")
+    assert _same_tables(LangidModel.load(cache_dir=blocked / "cache"), LangidModel.load())
+    assert blocked.read_text().startswith("a file")
