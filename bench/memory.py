@@ -2,6 +2,9 @@
 
 Each app runs with one uvicorn worker (the server process itself); after start-up and 500
 scored requests, the process's VmRSS is read from /proc. Median of ``--repeats`` fresh starts.
+The service uses the quick start's database (``./data``): the first start on a clone migrates
+it and so also holds Alembic (about 7 MB more); later starts find it migrated, as a deployment
+does at every start but the first after an upgrade.
 
     python bench/memory.py [--repeats 3]
 """
