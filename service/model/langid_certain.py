@@ -12,13 +12,18 @@ it: the sum of n products in any order is within ``n * 2**-24`` of its terms' ma
 (``sum(w) * max|ptc| + |pc|``, bounded here eight times over), and after py3langid divides the
 scores by ``sqrt(bytes)`` the winner must lead every class of another label by more than
 ``CERTAIN_MARGIN`` beyond both bounds. That margin (over ln 2) keeps the winner ahead even where
-py3langid adds two aliased columns (srl and sr) together after its softmax. Anything closer, and
-a text with no features, returns -1: the caller asks py3langid's own arithmetic.
+py3langid adds two aliased columns (srl and sr) together after its softmax; the rounding after
+its scaling (``exp`` and the division of scores under about 10**4) is far below the slack between
+1.0 and ln 2. The ``+ 16`` terms cover float32's ``log1p`` of each count and the sum with ``pc``.
+It relies on py3langid's ``norm_probs=True`` and no confidence floor, as ``language.py`` calls
+it. Anything closer, and a text with no features, returns -1: the caller asks py3langid's own
+arithmetic.
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 
 import numpy as np
 
@@ -104,8 +109,13 @@ class CertainLanguage:
             largest,
             np.array([labels[name] for name in model.classes], dtype=np.int64),
         )
-        # A table holding an infinity or a NaN would make every bound meaningless: never certain.
-        self._usable = bool(np.isfinite(half[default]).all() and np.isfinite(half[value]).all())
+        # A table holding an infinity or a NaN would make every bound meaningless, and the margin
+        # covers a label summed from two columns at most (e > 2, not > 3): otherwise never certain.
+        self._usable = bool(
+            np.isfinite(half[default]).all()
+            and np.isfinite(half[value]).all()
+            and max(Counter(model.classes).values()) <= 2
+        )
 
     def label(self, encoded: bytes) -> str | None:
         """``encoded``: the text as py3langid's ``_encode`` gives it."""

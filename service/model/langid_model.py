@@ -295,8 +295,8 @@ class LangidModel:
                 with cached.open("rb") as fh, np.load(fh, allow_pickle=False) as data:
                     arrays = [data[f"arr_{i}"] for i in range(len(data.files))]
                 return cls([str(c) for c in arrays[0]], arrays[1], tuple(arrays[2:8]), tuple(arrays[8:]))
-            except (OSError, ValueError, KeyError, zipfile.BadZipFile):
-                pass  # absent, unreadable or cut short: derive it again
+            except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile):
+                pass  # absent, unreadable, empty or cut short: derive it again
         model = _read_model()
         automaton = _automaton(model["nextmove"], model["nextmove_row"])
         probabilities = _probabilities(np.ascontiguousarray(model["ptc"], dtype=np.float16).view(np.uint16))
@@ -319,7 +319,16 @@ class LangidModel:
             with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as fh:
                 tmp = Path(fh.name)
                 np.savez(fh, *arrays)
+                # On disk before the rename: after a power loss the name holds the whole file or none.
+                fh.flush()
+                os.fsync(fh.fileno())
+            # Readable by every user of a shared cache directory (the temporary file is 0600).
+            tmp.chmod(0o644)
             os.replace(tmp, path)
+            # Tables derived by another py3langid or another version of this module: never read again.
+            for stale in path.parent.glob("py3langid-compact-*.npz"):
+                if stale != path:
+                    stale.unlink(missing_ok=True)
         except OSError:
             # A read-only install: every start derives the tables, as before the cache.
             if tmp is not None:

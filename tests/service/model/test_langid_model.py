@@ -89,9 +89,13 @@ def test_a_cached_load_reads_the_tables_a_fresh_derivation_gives(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fresh = LangidModel.load()
-    assert list(tmp_path.iterdir()) == []
+    stale = tmp_path / "cache" / "py3langid-compact-0123456789abcdef01234567.npz"
+    stale.parent.mkdir()
+    stale.write_bytes(b"tables derived by an older version")
     first = LangidModel.load(cache_dir=tmp_path / "cache")
+    # The stale file is gone, and the new one is readable by every user of a shared directory.
     (cached,) = (tmp_path / "cache").iterdir()
+    assert cached != stale and cached.stat().st_mode & 0o777 == 0o644
     assert _same_tables(first, fresh)
 
     def no_derivation() -> None:
@@ -102,6 +106,10 @@ def test_a_cached_load_reads_the_tables_a_fresh_derivation_gives(
     monkeypatch.undo()
     # A file cut short (a full disk, a crash) is derived again and replaced.
     cached.write_bytes(cached.read_bytes()[:1000])
+    assert _same_tables(LangidModel.load(cache_dir=tmp_path / "cache"), fresh)
+    assert cached.stat().st_size > 1e6
+    # So is an empty one (a rename that reached the disk before the data did).
+    cached.write_bytes(b"")
     assert _same_tables(LangidModel.load(cache_dir=tmp_path / "cache"), fresh)
     assert cached.stat().st_size > 1e6
 
@@ -116,7 +124,7 @@ def test_the_cache_names_the_model_file_and_the_code_that_derived_it(
     assert langid_model._cache_file(tmp_path) != before
 
 
-def test_a_read_only_cache_directory_still_loads(tmp_path: Path) -> None:
+def test_a_cache_directory_that_cannot_be_made_still_loads(tmp_path: Path) -> None:
     blocked = tmp_path / "not-a-dir"
     blocked.write_text("a file where the cache directory would be")
     assert _same_tables(LangidModel.load(cache_dir=blocked / "cache"), LangidModel.load())

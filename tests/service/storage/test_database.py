@@ -46,9 +46,9 @@ def test_upgrades_started_together_take_turns(database_url: str) -> None:
     engine.dispose()
 
 
-def test_the_head_revision_constant_is_the_newest_migration(database_url: str) -> None:
+def test_the_head_revision_constant_is_the_newest_migration() -> None:
     """A new migration must move ``HEAD_REVISION`` too, or workers would skip it at start-up."""
-    assert ScriptDirectory.from_config(alembic_config(database_url)).get_current_head() == HEAD_REVISION
+    assert ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head() == HEAD_REVISION
 
 
 def test_at_head_only_once_the_newest_migration_is_recorded(database_url: str) -> None:
