@@ -26,7 +26,6 @@ SCORE_COLUMNS = (
     "policy_version",
 )  # fmt: skip
 QUEUE_COLUMNS = ("priority", "priority_rank", "language", "top_dimension")
-_JSON_COLUMNS = ("reasons", "rules")
 _UPDATE = (
     ", ".join(f"{c} = excluded.{c}" for c in (*TICKET_COLUMNS[2:], "scored_at"))
     + ", times_scored = tickets.times_scored + 1, text_purged_at = NULL"
