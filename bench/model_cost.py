@@ -29,7 +29,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline
 
 from service.model.bundle import HEADS
 from service.model.labelled import read_labelled
-from service.scoring.engine import Scorer, score_ticket
+from service.scoring.engine import Scorer, answer_ticket
 from service.scoring.policy import load_policy
 from service.scoring.schemas import TicketScoreRequest
 from training.pipeline import SEED_DIR
@@ -65,8 +65,10 @@ def paired_us(
 
 
 def score_all(scorer: Scorer, requests: list[TicketScoreRequest]) -> None:
+    # What the API's routes run per ticket: the whole answer (routing, reasons, rules, language),
+    # as the plain data they write as JSON.
     for request in requests:
-        score_ticket(scorer=scorer, ticket=request)
+        answer_ticket(scorer=scorer, ticket=request)
 
 
 def reference_singly(reference: Pipeline, tickets: list[str]) -> None:

@@ -27,7 +27,7 @@ from service.integrations import repository
 from service.integrations.metrics import INBOX
 from service.lifecycle import pause
 from service.scoring.engine import Scorer
-from service.scoring.schemas import TicketScore, TicketScoreRequest
+from service.scoring.schemas import TicketAnswer, TicketScoreRequest
 from service.scoring.service import score_and_record
 from service.storage.database import write_turn
 from service.tickets.repository import bulk_writer
@@ -42,18 +42,18 @@ class LeaseLost(Exception):
     """Another worker claimed rows of this pass after its lease ran out: it stores them, not us."""
 
 
-Scored = tuple[int, int, TicketScoreRequest, TicketScore]  # row id, attempts, ticket, result
+Scored = tuple[int, int, TicketScoreRequest, TicketAnswer]  # row id, attempts, ticket, answer
 
 
-def decision(result: TicketScore) -> dict[str, Any]:
+def decision(answer: TicketAnswer) -> dict[str, Any]:
     """What is written back: the route and why, never the text."""
     return {
-        "route": result.route,
-        "priority": result.priority,
-        "needs_human": result.needs_human,
-        "rules": list(result.rules),
-        "model_version": result.model_version,
-        "policy_version": result.policy_version,
+        "route": answer["route"],
+        "priority": answer["priority"],
+        "needs_human": answer["needs_human"],
+        "rules": list(answer["rules"]),
+        "model_version": answer["model_version"],
+        "policy_version": answer["policy_version"],
     }
 
 
@@ -67,7 +67,7 @@ class InboxProcessor:
         settings: Settings,
         scorer: Callable[[], Scorer | None],
         log: Any,
-        answered: Callable[[list[tuple[TicketScoreRequest, TicketScore]]], None] | None = None,
+        answered: Callable[[list[tuple[TicketScoreRequest, TicketAnswer]]], None] | None = None,
     ) -> None:
         self.sessions = sessions
         self.settings = settings
@@ -121,14 +121,14 @@ class InboxProcessor:
         if failures:
             self._retry_later(failures, now)
         if scored and self.answered is not None:
-            self.answered([(ticket, result) for _, _, ticket, result in scored])
+            self.answered([(ticket, answer) for _, _, ticket, answer in scored])
         INBOX.labels("stored").inc(len(scored))
         if claimed:
             self.log.info("inbox processed", claimed=len(claimed), stored=len(scored), failed=len(failures))
         return len(claimed)
 
     def _commit(self, session: Session, scored: list[Scored], now: datetime) -> None:
-        rows = [ticket_row(ticket, result) for _, _, ticket, result in scored]
+        rows = [ticket_row(ticket, answer) for _, _, ticket, answer in scored]
         # An upsert may touch a record once per statement: a ticket updated twice in one batch
         # is stored in two rounds, in the order the updates arrived, so the later one wins.
         while rows:
@@ -146,12 +146,12 @@ class InboxProcessor:
         )
         if held < len(scored):
             raise LeaseLost
-        for _, _, ticket, result in scored:
+        for _, _, ticket, answer in scored:
             source = ticket.source or ""
             integration = self.settings.integrations.get(source)
-            if integration is not None and integration.url is not None and result.id is not None:
+            if integration is not None and integration.url is not None and answer["id"] is not None:
                 repository.upsert_delivery(
-                    session, integration=source, external_id=result.id, decision=decision(result), now=now
+                    session, integration=source, external_id=answer["id"], decision=decision(answer), now=now
                 )
 
     def _retry_later(self, failures: list[tuple[int, int, str]], now: datetime) -> None:

@@ -57,12 +57,17 @@ def _score(
     logits[:] = fparams[:N_HEADS]
     m = len(index)
     share = np.empty(0, np.float64)
+    slot = np.empty(0, np.int64)
+    unique_weights = np.empty((0, N_HEADS), np.float32)
     if m > 0:
         # As in kernels.featurize_and_score: the same sums in the same order.
-        buckets, values, share = kernels.weigh(index, block, table[:, N_HEADS], bits)
+        buckets, values, share, slot = kernels.weigh_slots(index, block, table[:, N_HEADS], bits)
+        unique_weights = np.empty((len(buckets), N_HEADS), np.float32)
         for u in range(len(buckets)):
             for h in range(N_HEADS):
-                logits[h] += values[u] * table[buckets[u], h]
+                w = table[buckets[u], h]
+                unique_weights[u, h] = w
+                logits[h] += values[u] * w
     for h in range(N_HEADS):
         z = fparams[_F_SLOPE + h] * logits[h] + fparams[_F_OFFSET + h]
         out[h] = 1.0 / (1.0 + np.exp(-z))
@@ -79,8 +84,8 @@ def _score(
         for head in range(N_HEADS):
             if out[head] < fparams[_F_THRESHOLD + head]:
                 continue
-            s, e, w = kernels.head_phrases(
-                index, share, tok_a, tok_b, starts, ends, table, head, limit, fparams[_F_FLOOR]
+            s, e, w = kernels.head_phrases_unique(
+                slot, share, tok_a, tok_b, starts, ends, unique_weights, head, limit, fparams[_F_FLOOR]
             )
             for i in range(len(s)):
                 at = PHRASES_AT + 4 * k

@@ -23,15 +23,15 @@ from starlette.concurrency import run_in_threadpool
 from service.lifecycle import pause
 from service.registry import repository
 from service.registry.service import materialize
-from service.scoring.engine import Scorer, score_ticket
-from service.scoring.schemas import TicketScore, TicketScoreRequest
+from service.scoring.engine import Scorer, answer_ticket
+from service.scoring.schemas import TicketAnswer, TicketScoreRequest
 
 MAX_WAITING = 10_000
 BATCH = 500
 SHADOW_SCORED = Counter("triage_shadow_scored_total", "Tickets scored by the shadow model.")
 SHADOW_SKIPPED = Counter("triage_shadow_skipped_total", "Tickets the shadow skipped: its queue was full.")
 
-Answered = list[tuple[TicketScoreRequest, TicketScore]]
+Answered = list[tuple[TicketScoreRequest, TicketAnswer]]
 
 
 class ShadowRecorder:
@@ -90,19 +90,19 @@ class ShadowRecorder:
         rows = []
         for scorer, answered in jobs:
             for ticket, served in answered:
-                result = score_ticket(scorer=scorer, ticket=ticket)
-                dims = result.dimensions
+                answer = answer_ticket(scorer=scorer, ticket=ticket)
+                dims = answer["dimensions"]
                 rows.append(
                     {
                         "source": ticket.source or "api",
-                        "external_id": served.id,
+                        "external_id": served["id"],
                         "model_name": scorer.model.name,
                         "model_version": scorer.model.version,
-                        "route": result.route,
-                        "needs_human": result.needs_human,
-                        "emotional": dims.emotional if dims else None,
-                        "complex": dims.complex if dims else None,
-                        "nuanced": dims.nuanced if dims else None,
+                        "route": answer["route"],
+                        "needs_human": answer["needs_human"],
+                        "emotional": dims["emotional"] if dims else None,
+                        "complex": dims["complex"] if dims else None,
+                        "nuanced": dims["nuanced"] if dims else None,
                         "scored_at": now,
                     }
                 )

@@ -1,9 +1,11 @@
 """Scoring one ticket: language check, model, reasons, rules and routing, with no web framework.
 
-The HTTP routes and the ``triage score`` command call :func:`score_ticket`; ``score-file`` calls
-:func:`score_many`, which scores a chunk of tickets in one compiled call and writes each answer's
-JSON without building the pydantic objects. Both build the same plain result (:func:`_result`,
-the ``TicketScore.model_dump()`` of the answer), so a file gets exactly the API's answers.
+The HTTP routes and the webhook inbox call :func:`answer_ticket`, whose answer is plain data
+(a :class:`TicketAnswer`, the ``TicketScore.model_dump()`` of the answer) that they store and
+write as JSON without building the pydantic object; ``score-file`` calls :func:`score_many`,
+which scores a chunk of tickets in one compiled call. Both build the answer with :func:`_result`,
+so a file gets exactly the API's answers. :func:`score_ticket` gives the validated
+``TicketScore`` for callers that want the object (the ``triage score`` command, the shadow).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from service.model.hashing import SUBJECT_SEPARATOR, model_text
 from service.model.language import LanguageDetector
 from service.model.serving import ServingPlan, TextScore
 from service.scoring.policy import PRIORITY_ORDER, RoutingPolicy, RuleMatch
-from service.scoring.schemas import PriorityName, Route, TicketScore, TicketScoreRequest
+from service.scoring.schemas import PriorityName, Route, TicketAnswer, TicketScore, TicketScoreRequest
 
 NEEDS_HUMAN = HEADS.index("needs_human")
 
@@ -112,7 +114,7 @@ def _rule_reason(ticket: TicketScoreRequest, m: RuleMatch) -> dict[str, Any]:
     return _reason(rule=m.rule, field=m.field, start=m.start, end=m.end, text=source[m.start : m.end])
 
 
-def _result(*, scorer: Scorer, ticket: TicketScoreRequest, scored: TextScore) -> dict[str, Any]:
+def _result(*, scorer: Scorer, ticket: TicketScoreRequest, scored: TextScore) -> TicketAnswer:
     """The answer for one ticket whose model text the plan scored, as ``TicketScore.model_dump()``."""
     policy = scorer.policy
     threshold = scorer.threshold
@@ -180,10 +182,15 @@ def _result(*, scorer: Scorer, ticket: TicketScoreRequest, scored: TextScore) ->
     }
 
 
-def score_ticket(*, scorer: Scorer, ticket: TicketScoreRequest) -> TicketScore:
-    """Score, explain and route one ticket."""
+def answer_ticket(*, scorer: Scorer, ticket: TicketScoreRequest) -> TicketAnswer:
+    """Score, explain and route one ticket: the answer as plain data."""
     scored = scorer.plan.score(model_text(ticket.text, ticket.subject))
-    return TicketScore.model_validate(_result(scorer=scorer, ticket=ticket, scored=scored))
+    return _result(scorer=scorer, ticket=ticket, scored=scored)
+
+
+def score_ticket(*, scorer: Scorer, ticket: TicketScoreRequest) -> TicketScore:
+    """:func:`answer_ticket`, validated into the API's ``TicketScore``."""
+    return TicketScore.model_validate(answer_ticket(scorer=scorer, ticket=ticket))
 
 
 def score_many(*, scorer: Scorer, tickets: list[TicketScoreRequest]) -> list[bytes]:

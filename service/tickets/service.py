@@ -23,12 +23,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import TypeAdapter
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import PoolProxiedConnection
 
-from service.scoring.schemas import Reason, TicketScore, TicketScoreRequest
+from service.scoring.schemas import TicketAnswer, TicketScoreRequest
 from service.storage.database import write_turn
 from service.storage.grouping import take_group
 from service.tickets import repository
@@ -36,9 +35,6 @@ from service.tickets import repository
 MAX_GROUP = 256
 PRIORITY_RANK = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
 DEFAULT_SOURCE = "api"
-# One serializer call for a ticket's reasons rather than one per reason (the writer thread holds
-# the GIL for it, away from the request loop).
-_REASONS = TypeAdapter(list[Reason])
 
 
 @dataclass(frozen=True)
@@ -52,7 +48,7 @@ class Replay:
 
 @dataclass
 class _Job:
-    tickets: list[tuple[TicketScoreRequest, TicketScore]]
+    tickets: list[tuple[TicketScoreRequest, TicketAnswer]]
     idempotency_key: str | None
     request_sha256: str
     body: str
@@ -69,36 +65,37 @@ def request_digest(payload: str) -> str:
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
-def with_ticket_id(ticket: TicketScoreRequest, result: TicketScore) -> TicketScore:
+def with_ticket_id(ticket: TicketScoreRequest, answer: TicketAnswer) -> TicketAnswer:
     """A ticket sent without an id gets one, so that it can be found again."""
-    return result if result.id is not None else result.model_copy(update={"id": f"t-{uuid.uuid4().hex}"})
+    return answer if answer["id"] is not None else {**answer, "id": f"t-{uuid.uuid4().hex}"}
 
 
-def ticket_row(ticket: TicketScoreRequest, result: TicketScore) -> tuple[Any, ...]:
+def ticket_row(ticket: TicketScoreRequest, answer: TicketAnswer) -> tuple[Any, ...]:
     """The values of ``repository.ROW_COLUMNS``, in that order."""
-    dims = result.dimensions
+    dims = answer["dimensions"]
     return (
         ticket.source or DEFAULT_SOURCE,
-        result.id,
+        answer["id"],
         ticket.text,
         ticket.subject,
         ticket.channel,
         ticket.customer.id if ticket.customer else None,
-        result.language,
-        result.language_supported,
-        result.route,
-        result.priority,
-        result.needs_human,
-        dims.emotional if dims else None,
-        dims.complex if dims else None,
-        dims.nuanced if dims else None,
-        result.threshold,
-        _REASONS.dump_python(result.reasons, exclude_none=True),
-        list(result.rules),
-        result.model_version,
-        result.policy_version,
-        PRIORITY_RANK[result.priority],
-        max(("emotional", "complex", "nuanced"), key=lambda d: getattr(dims, d)) if dims else None,
+        answer["language"],
+        answer["language_supported"],
+        answer["route"],
+        answer["priority"],
+        answer["needs_human"],
+        dims["emotional"] if dims else None,
+        dims["complex"] if dims else None,
+        dims["nuanced"] if dims else None,
+        answer["threshold"],
+        # Stored without the empty fields, as ``Reason.model_dump(exclude_none=True)`` gives them.
+        [{k: v for k, v in reason.items() if v is not None} for reason in answer["reasons"]],
+        list(answer["rules"]),
+        answer["model_version"],
+        answer["policy_version"],
+        PRIORITY_RANK[answer["priority"]],
+        max(("emotional", "complex", "nuanced"), key=dims.__getitem__) if dims else None,
     )
 
 
@@ -106,7 +103,7 @@ def _one_store(jobs: list[_Job]) -> bool:
     """No idempotency key to look up or store, and no ticket twice: the jobs are one ``store_scored``."""
     if any(job.idempotency_key for job in jobs):
         return False
-    tickets = [(t.source or DEFAULT_SOURCE, r.id) for job in jobs for t, r in job.tickets]
+    tickets = [(t.source or DEFAULT_SOURCE, r["id"]) for job in jobs for t, r in job.tickets]
     return len(set(tickets)) == len(tickets)
 
 
@@ -184,7 +181,7 @@ class TicketStore:
 
     def submit(
         self,
-        tickets: list[tuple[TicketScoreRequest, TicketScore]],
+        tickets: list[tuple[TicketScoreRequest, TicketAnswer]],
         *,
         body: str,
         idempotency_key: str | None = None,
@@ -201,7 +198,7 @@ class TicketStore:
 
     async def save(
         self,
-        tickets: list[tuple[TicketScoreRequest, TicketScore]],
+        tickets: list[tuple[TicketScoreRequest, TicketAnswer]],
         *,
         body: str,
         idempotency_key: str | None = None,

@@ -12,11 +12,12 @@ from typing import Any, Literal
 
 import numpy as np
 import pytest
+from pydantic_core import to_json
 
 from service.model.bundle import HEADS, TriageModel
 from service.model.hashing import SUBJECT_SEPARATOR, model_text
 from service.model.labelled import LabelledTicket
-from service.scoring.engine import NEEDS_HUMAN, Scorer, score_ticket
+from service.scoring.engine import NEEDS_HUMAN, Scorer, answer_ticket
 from service.scoring.policy import PRIORITY_ORDER, load_policy
 from service.scoring.schemas import DimensionScores, Reason, TicketScore, TicketScoreRequest
 from tests.conftest import REPO
@@ -175,7 +176,10 @@ def test_one_call_plan_answers_as_the_step_by_step_path(
     assert len(batch) >= 3000
     exact = 0
     for ticket in batch:
-        fast, slow = score_ticket(scorer=scorer, ticket=ticket), stepwise(scorer, ticket)
+        answer = answer_ticket(scorer=scorer, ticket=ticket)
+        fast, slow = TicketScore.model_validate(answer), stepwise(scorer, ticket)
+        # The routes send the plain answer's JSON: the bytes of the validated TicketScore.
+        assert to_json(answer) == fast.model_dump_json().encode()
         assert_same(fast, slow)
         exact += fast == slow
     # On the machines we run on the two paths agree to the last bit.

@@ -13,7 +13,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.queue.export import export_feedback
-from service.scoring.schemas import TicketScore, TicketScoreRequest
+from service.scoring.schemas import TicketAnswer, TicketScoreRequest
 from service.storage.tables import QueueItem
 from service.tickets.service import TicketStore
 
@@ -21,13 +21,14 @@ pytestmark = pytest.mark.anyio
 FLAGGED = "This is the third time I write. My mother passed away and you keep sending her bills."
 
 
-def _scored(ticket_id: str) -> tuple[TicketScoreRequest, TicketScore]:
+def _scored(ticket_id: str) -> tuple[TicketScoreRequest, TicketAnswer]:
     ticket = TicketScoreRequest(id=ticket_id, text="hello")
-    result = TicketScore(
-        id=ticket_id, route="automation", needs_human=0.1, dimensions=None, priority="low", reasons=[],
-        rules=[], language="en", language_supported=True, model_version="m", threshold=0.5, policy_version="p",
-    )  # fmt: skip
-    return ticket, result
+    answer: TicketAnswer = {
+        "id": ticket_id, "route": "automation", "needs_human": 0.1, "dimensions": None, "priority": "low",
+        "reasons": [], "rules": [], "language": "en", "language_supported": True, "model_version": "m",
+        "threshold": 0.5, "policy_version": "p",
+    }  # fmt: skip
+    return ticket, answer
 
 
 def test_the_writer_outlives_a_cancelled_request(db_sessions: sessionmaker[Session]) -> None:
