@@ -39,9 +39,12 @@ def fit_heads(
     deterministic on its own, so the result does not depend on the thread count.
     """
 
+    every = x[rows]  # one copy for the heads that label every row, not one per head
+
     def fit(j: int) -> LogisticRegression:
         known = rows[~np.isnan(y[rows, j])]
-        return fit_head(x[known], y[known, j].astype(int), w[known], recipe)
+        part = every if len(known) == len(rows) else x[known]
+        return fit_head(part, y[known, j].astype(int), w[known], recipe)
 
     with ThreadPoolExecutor(max_workers=min(len(HEADS), os.cpu_count() or 1)) as pool:
         return list(pool.map(fit, range(len(HEADS))))
@@ -59,10 +62,13 @@ def nb_scaling(x: sp.csr_matrix, y: np.ndarray, strength: float, alpha: float = 
     is the same as weakening its L2 penalty by s^2: features that tell the classes apart on the
     head's own rows are regularised less. The scale folds into the weights, so serving is unchanged.
     """
-    present = x.copy()
-    present.data = np.ones_like(present.data)
-    pos = alpha + np.asarray(present[y == 1].sum(axis=0)).ravel()
-    neg = alpha + np.asarray(present[y == 0].sum(axis=0)).ravel()
+    # Presence counts per column, from the stored entries of the positive and of the negative rows:
+    # counted in place, where a binary copy of x and its two row selections cost a tenth of
+    # `triage train` (py-spy). Whole numbers either way, so the same floats.
+    per_row = np.diff(x.indptr)
+    n = x.shape[1]
+    pos = alpha + np.bincount(x.indices[np.repeat(y == 1, per_row)], minlength=n)
+    neg = alpha + np.bincount(x.indices[np.repeat(y == 0, per_row)], minlength=n)
     ratio = np.log(pos / pos.sum()) - np.log(neg / neg.sum())
     scale: np.ndarray = (1.0 - strength) + strength * np.abs(ratio)
     return scale
@@ -74,16 +80,22 @@ def fit_linear(
     """One L2 logistic regression as (weights, intercept); None when y has one class only."""
     if len(y) == 0 or y.min() == y.max():
         return None
-    if scale:
-        factors = nb_scaling(x, y, scale)
-        # x @ diag(factors), as each stored value times its column's factor: a sparse product cost
-        # a fifth of `triage train`'s time (py-spy) and left each row's columns unsorted.
-        scaled = x.copy()
-        scaled.data = scaled.data * factors[scaled.indices]
-        clf = fit_head(scaled, y, w, recipe)
-        return clf.coef_[0] * factors, float(clf.intercept_[0])
-    clf = fit_head(x, y, w, recipe)
-    return clf.coef_[0].copy(), float(clf.intercept_[0])
+    factors = nb_scaling(x, y, scale) if scale else np.ones(x.shape[1])
+    # Only the columns these rows use: under an L2 penalty, from zero, a column with no entry keeps
+    # a zero weight, so the fit is the same problem in fewer unknowns (a customer's tickets reach a
+    # fraction of the 2**18 buckets, and L-BFGS works on every unknown at every step).
+    used = np.flatnonzero(np.bincount(x.indices, minlength=x.shape[1]))
+    position = np.zeros(x.shape[1], dtype=x.indices.dtype)
+    position[used] = np.arange(len(used), dtype=x.indices.dtype)
+    # x @ diag(factors) on the used columns, as each stored value times its column's factor: a
+    # sparse product cost a fifth of `triage train`'s time (py-spy) and left columns unsorted.
+    narrow = sp.csr_matrix(
+        (x.data * factors[x.indices], position[x.indices], x.indptr), shape=(x.shape[0], len(used))
+    )
+    clf = fit_head(narrow, y, w, recipe)
+    weights = np.zeros(x.shape[1])
+    weights[used] = clf.coef_[0] * factors[used]
+    return weights, float(clf.intercept_[0])
 
 
 def in_threads(fit: Callable[[int], Linear | None], n: int) -> list[Linear | None]:
@@ -151,6 +163,16 @@ def separate_heads(
         out: np.ndarray = rows[~np.isnan(y[rows, j])]
         return out
 
+    def rows_of(rows: np.ndarray) -> Callable[[np.ndarray], sp.csr_matrix]:
+        """``x[mine]`` for the heads' row sets: one copy for every head that labels all of ``rows``
+        (most of them), not one per head."""
+        every = x[rows]
+
+        def select(mine: np.ndarray) -> sp.csr_matrix:
+            return every if len(mine) == len(rows) else x[mine]
+
+        return select
+
     def fit_public(j: int) -> Linear | None:
         rows = known(public, j)
         return fit_linear(
@@ -158,9 +180,11 @@ def separate_heads(
         )
 
     def fit_own(rows: np.ndarray) -> Callable[[int], Linear | None]:
+        select = rows_of(rows)
+
         def fit(j: int) -> Linear | None:
             mine = known(rows, j)
-            return fit_linear(x[mine], y[mine, j].astype(int), w[mine], recipe, recipe.nb_scale)
+            return fit_linear(select(mine), y[mine, j].astype(int), w[mine], recipe, recipe.nb_scale)
 
         return fit
 

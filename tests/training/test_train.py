@@ -229,6 +229,37 @@ def test_a_scaled_head_is_the_head_fitted_on_the_scaled_columns() -> None:
     assert fitted[1] == pytest.approx(float(clf.intercept_[0]), rel=1e-6)
 
 
+def test_nb_scaling_counts_presence_as_a_binary_copy_would() -> None:
+    rng = np.random.default_rng(11)
+    x = sp.random(400, 50, density=0.1, format="csr", random_state=5)
+    y = (rng.random(400) < 0.3).astype(int)
+    present = x.copy()
+    present.data = np.ones_like(present.data)
+    pos = 0.5 + np.asarray(present[y == 1].sum(axis=0)).ravel()
+    neg = 0.5 + np.asarray(present[y == 0].sum(axis=0)).ravel()
+    ratio = np.log(pos / pos.sum()) - np.log(neg / neg.sum())
+    np.testing.assert_array_equal(nb_scaling(x, y, 0.7), (1.0 - 0.7) + 0.7 * np.abs(ratio))
+
+
+@pytest.mark.parametrize("scale", [0.0, 0.5])
+def test_a_head_fitted_on_the_used_columns_is_the_head_fitted_on_all(scale: float) -> None:
+    """Columns no row uses are left out of the fit: their weights are zero, the others unchanged."""
+    rng = np.random.default_rng(13)
+    dense = sp.random(300, 60, density=0.2, format="csr", random_state=9).toarray()
+    dense[:, 40:] = 0.0  # 20 buckets that these tickets never reach
+    x = sp.csr_matrix(dense)
+    y = (rng.random(300) < 0.4).astype(int)
+    w = rng.random(300) + 0.5
+    recipe = Recipe()
+    fitted = fit_linear(x, y, w, recipe, scale)
+    assert fitted is not None
+    factors = nb_scaling(x, y, scale) if scale else np.ones(60)
+    clf = fit_head((x @ sp.diags(factors)).tocsr(), y, w, recipe)
+    np.testing.assert_array_equal(fitted[0][40:], 0.0)
+    np.testing.assert_allclose(fitted[0], clf.coef_[0] * factors, rtol=1e-5, atol=1e-8)
+    assert fitted[1] == pytest.approx(float(clf.intercept_[0]), rel=1e-6)
+
+
 def test_public_heads_fold_into_one_linear_head(seed_rows: list[LabelledTicket]) -> None:
     """With public heads, a head the primary rows leave blank is the public head alone, and a head
     both label mixes the two by the recorded coefficients: each is still one weight vector."""
