@@ -85,6 +85,10 @@ def fit_linear(
     # a zero weight, so the fit is the same problem in fewer unknowns (a customer's tickets reach a
     # fraction of the 2**18 buckets, and L-BFGS works on every unknown at every step).
     used = np.flatnonzero(np.bincount(x.indices, minlength=x.shape[1]))
+    if len(used) == 0:
+        # No row holds a feature: an intercept-only head, as the fit on the whole matrix gives.
+        clf = fit_head(x, y, w, recipe)
+        return clf.coef_[0].copy(), float(clf.intercept_[0])
     position = np.zeros(x.shape[1], dtype=x.indices.dtype)
     position[used] = np.arange(len(used), dtype=x.indices.dtype)
     # x @ diag(factors) on the used columns, as each stored value times its column's factor: a

@@ -1,11 +1,11 @@
 """Scoring one ticket: language check, model, reasons, rules and routing, with no web framework.
 
-The HTTP routes and the webhook inbox call :func:`answer_ticket`, whose answer is plain data
-(a :class:`TicketAnswer`, the ``TicketScore.model_dump()`` of the answer) that they store and
-write as JSON without building the pydantic object; ``score-file`` calls :func:`score_many`,
-which scores a chunk of tickets in one compiled call. Both build the answer with :func:`_result`,
-so a file gets exactly the API's answers. :func:`score_ticket` gives the validated
-``TicketScore`` for callers that want the object (the ``triage score`` command, the shadow).
+The HTTP routes, the webhook inbox and the shadow call :func:`answer_ticket`, whose answer is
+plain data (a :class:`TicketAnswer`, the ``TicketScore.model_dump()`` of the answer) that they
+store and write with :func:`answer_json` without building the pydantic object; ``score-file``
+calls :func:`score_many`, which scores a chunk of tickets in one compiled call. Both build the
+answer with :func:`_result`, so a file gets exactly the API's answers. :func:`score_ticket` gives
+the validated ``TicketScore`` for callers that want the object (the ``triage score`` command).
 """
 
 from __future__ import annotations
@@ -182,6 +182,13 @@ def _result(*, scorer: Scorer, ticket: TicketScoreRequest, scored: TextScore) ->
     }
 
 
+def answer_json(value: object) -> bytes:
+    """An answer (or a structure of answers) as the JSON ``TicketScore.model_dump_json()`` writes:
+    pydantic's serializer, with a non-finite float as null, as the model writes it (to_json's
+    default would write NaN, which no JSON parser reads)."""
+    return to_json(value, inf_nan_mode="null")
+
+
 def answer_ticket(*, scorer: Scorer, ticket: TicketScoreRequest) -> TicketAnswer:
     """Score, explain and route one ticket: the answer as plain data."""
     scored = scorer.plan.score(model_text(ticket.text, ticket.subject))
@@ -198,6 +205,6 @@ def score_many(*, scorer: Scorer, tickets: list[TicketScoreRequest]) -> list[byt
     scored = scorer.plan.score_many([model_text(t.text, t.subject) for t in tickets])
     # pydantic's own serializer, so the bytes are those of TicketScore.model_dump_json().
     return [
-        to_json(_result(scorer=scorer, ticket=ticket, scored=s))
+        answer_json(_result(scorer=scorer, ticket=ticket, scored=s))
         for ticket, s in zip(tickets, scored, strict=True)
     ]

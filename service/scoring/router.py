@@ -6,7 +6,7 @@ worker thread waited on the GIL behind the event loop, and one worker served ~1,
 So the single-ticket route runs on the event loop and awaits the writer thread's commit (group
 commit: see ``service.tickets.service``); the batch route, up to 1,000 tickets and tens of
 milliseconds, stays in the thread pool so it cannot stall other requests. Both write the engine's
-plain answers as JSON (pydantic's ``to_json``, the bytes ``TicketScore`` would give) instead of
+plain answers as JSON (``answer_json``: the bytes ``TicketScore`` would give) instead of
 building and validating response models.
 
 A 2xx means the tickets are committed. With an ``Idempotency-Key`` header, the first response
@@ -19,13 +19,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Response
-from pydantic_core import to_json
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from service.access.service import Principal
 from service.deps import ScoringContext, ScoringDep
 from service.errors import ERROR_RESPONSES, IdempotencyKeyReusedError
+from service.scoring.engine import answer_json
 from service.scoring.schemas import (
     BatchScoreRequest,
     BatchScoreResponse,
@@ -78,7 +78,7 @@ async def score(
     """Score one ticket and store it: route, calibrated probabilities, priority and the reasons."""
     scorer, store, principal = context.scorer, context.store, context.principal
     if store is None:
-        return Response(to_json(score_and_record(scorer=scorer, ticket=ticket)), media_type=JSON)
+        return Response(answer_json(score_and_record(scorer=scorer, ticket=ticket)), media_type=JSON)
     digest = ""
     scoped = _scoped(principal, idempotency_key)
     if scoped is not None:
@@ -87,7 +87,7 @@ async def score(
         if found is not None:
             return _replayed(found, digest)
     answer = with_ticket_id(ticket, score_and_record(scorer=scorer, ticket=ticket))
-    body = to_json(answer).decode()
+    body = answer_json(answer).decode()
     replay = await store.save([(ticket, answer)], body=body, idempotency_key=scoped, request_sha256=digest)
     if replay is not None:
         return _replayed(replay, digest)
@@ -108,7 +108,7 @@ def score_batch(
         if found is not None:
             return _replayed(found, digest)
     results = [with_ticket_id(t, score_and_record(scorer=scorer, ticket=t)) for t in batch.tickets]
-    body = to_json({"results": results}).decode()
+    body = answer_json({"results": results}).decode()
     if store is not None:
         pairs = list(zip(batch.tickets, results, strict=True))
         future = store.submit(pairs, body=body, idempotency_key=scoped, request_sha256=digest)

@@ -131,7 +131,7 @@ class TicketAnswer(TypedDict):
     """A ``TicketScore.model_dump()``, built as plain data by the scoring engine.
 
     The serving path never builds the pydantic object: validating an answer the engine itself made
-    cost a tenth of scoring one ticket. ``to_json`` of an answer gives the bytes of
+    cost a tenth of scoring one ticket. ``engine.answer_json`` of an answer gives the bytes of
     ``TicketScore.model_dump_json()`` (a test holds them equal), so the API's schema stays
     ``TicketScore``. ``reasons`` are ``Reason.model_dump()`` dicts (every key, in schema order).
     """

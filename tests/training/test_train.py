@@ -260,6 +260,15 @@ def test_a_head_fitted_on_the_used_columns_is_the_head_fitted_on_all(scale: floa
     assert fitted[1] == pytest.approx(float(clf.intercept_[0]), rel=1e-6)
 
 
+def test_a_head_on_rows_without_features_is_its_intercept() -> None:
+    x = sp.csr_matrix((6, 30))
+    y = np.array([1, 0, 0, 1, 0, 0])
+    fitted = fit_linear(x, y, np.ones(6), Recipe(), 0.5)
+    assert fitted is not None
+    np.testing.assert_array_equal(fitted[0], np.zeros(30))
+    assert fitted[1] == pytest.approx(np.log(2 / 4), abs=1e-3)  # the prior's log-odds
+
+
 def test_public_heads_fold_into_one_linear_head(seed_rows: list[LabelledTicket]) -> None:
     """With public heads, a head the primary rows leave blank is the public head alone, and a head
     both label mixes the two by the recorded coefficients: each is still one weight vector."""

@@ -12,14 +12,20 @@ from typing import Any, Literal
 
 import numpy as np
 import pytest
-from pydantic_core import to_json
 
 from service.model.bundle import HEADS, TriageModel
 from service.model.hashing import SUBJECT_SEPARATOR, model_text
 from service.model.labelled import LabelledTicket
-from service.scoring.engine import NEEDS_HUMAN, Scorer, answer_ticket
+from service.scoring.engine import NEEDS_HUMAN, Scorer, answer_json, answer_ticket
 from service.scoring.policy import PRIORITY_ORDER, load_policy
-from service.scoring.schemas import DimensionScores, Reason, TicketScore, TicketScoreRequest
+from service.scoring.schemas import (
+    BatchScoreResponse,
+    DimensionScores,
+    Reason,
+    TicketAnswer,
+    TicketScore,
+    TicketScoreRequest,
+)
 from tests.conftest import REPO
 
 OTHER_LANGUAGES = [
@@ -179,11 +185,26 @@ def test_one_call_plan_answers_as_the_step_by_step_path(
         answer = answer_ticket(scorer=scorer, ticket=ticket)
         fast, slow = TicketScore.model_validate(answer), stepwise(scorer, ticket)
         # The routes send the plain answer's JSON: the bytes of the validated TicketScore.
-        assert to_json(answer) == fast.model_dump_json().encode()
+        assert answer_json(answer) == fast.model_dump_json().encode()
         assert_same(fast, slow)
         exact += fast == slow
     # On the machines we run on the two paths agree to the last bit.
     assert exact >= 0.99 * len(batch)
+
+
+def test_a_non_finite_score_is_written_as_the_model_writes_it() -> None:
+    """A broken model's NaN or infinity is null in the JSON, never a token JSON parsers refuse."""
+    answer: TicketAnswer = {
+        "id": "t-1", "route": "human", "needs_human": float("nan"),
+        "dimensions": {"emotional": float("inf"), "complex": 0.5, "nuanced": float("-inf")},
+        "priority": "normal", "reasons": [], "rules": [], "language": "en", "language_supported": True,
+        "model_version": "m", "threshold": 0.5, "policy_version": "p",
+    }  # fmt: skip
+    written = answer_json({"results": [answer]})
+    assert (
+        written == BatchScoreResponse(results=[TicketScore.model_validate(answer)]).model_dump_json().encode()
+    )
+    assert b"NaN" not in written and b"Infinity" not in written
 
 
 def test_plan_probabilities_and_phrases_match_the_model(tiny_model: TriageModel) -> None:
