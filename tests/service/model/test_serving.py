@@ -209,7 +209,12 @@ def test_a_non_finite_score_is_written_as_the_model_writes_it() -> None:
 
 def test_plan_probabilities_and_phrases_match_the_model(tiny_model: TriageModel) -> None:
     scorer = Scorer.build(model=tiny_model, policy=load_policy(REPO / "policy.toml"))
-    for text in [*OTHER_LANGUAGES, "I am FURIOUS, third time!!", "Mijn moeder is overleden…"]:
+    latin1 = [  # one byte a character: the Latin-1 path, with its lower-casing and digit folding
+        "ÉNORME FACTURE : £99 À PAYER, ÀÉÎÕÜ ÆØ ß ÿ µ café 2024 !! Ça suffit.",
+        "Ik ben ÉCHT boos: 3× gebeld, geldloos? Nee, £ 120,50 teruggevorderd. Geëxtraheerd ÖÄÜ",
+    ]
+    assert all(max(t) < "\u0100" and not t.isascii() for t in latin1)
+    for text in [*OTHER_LANGUAGES, *latin1, "I am FURIOUS, third time!!", "Mijn moeder is overleden…"]:
         scored = tiny_model.score_text(text)
         proba = tiny_model.calibrate(scored.floats[: len(HEADS)])
         plan = scorer.plan.score(text)
