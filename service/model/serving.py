@@ -139,19 +139,7 @@ def score_latin1(
 ) -> np.ndarray:
     """:func:`score_unicode` for a text of code points below 256, one byte each (``latin-1``):
     ``lower`` holds each such character's ``str.lower()``, which stays one character below 256."""
-    n = len(text)
-    cp = np.empty(n, np.int64)
-    written = np.empty(n, np.int64)
-    classes = np.empty(n, np.int8)
-    for i in range(n):
-        o = np.int64(text[i])
-        written[i] = o
-        classes[i] = classes_table[o]
-        c = lower[o]
-        if 48 <= c <= 57:  # ASCII digits fold to "0"
-            c = np.int64(48)
-        cp[i] = c
-    return _score(cp, written, classes, table, fparams, iparams, fast_table, fast_labels)
+    return score_unicode(text, lower[text], classes_table, table, fparams, iparams, fast_table, fast_labels)
 
 
 @njit(cache=True, nogil=True)

@@ -20,8 +20,21 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import Settings
 from service.main import create_app
+from service.scoring.schemas import TicketAnswer, TicketScoreRequest
 from service.storage.database import make_engine, session_factory, upgrade
 from service.storage.tables import Base
+
+
+def scored(ticket_id: str, text: str = "hello") -> tuple[TicketScoreRequest, TicketAnswer]:
+    """A ticket and a plain answer for it, as the writer thread receives them."""
+    ticket = TicketScoreRequest(id=ticket_id, text=text)
+    answer: TicketAnswer = {
+        "id": ticket_id, "route": "automation", "needs_human": 0.1, "dimensions": None, "priority": "low",
+        "reasons": [], "rules": [], "language": "en", "language_supported": True, "model_version": "m",
+        "threshold": 0.5, "policy_version": "p",
+    }  # fmt: skip
+    return ticket, answer
+
 
 POSTGRES_URL = os.environ.get("TRIAGE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 

@@ -13,35 +13,25 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.queue.export import export_feedback
-from service.scoring.schemas import TicketAnswer, TicketScoreRequest
 from service.storage.tables import QueueItem
 from service.tickets.service import TicketStore
+from tests.service.conftest import scored
 
 pytestmark = pytest.mark.anyio
 FLAGGED = "This is the third time I write. My mother passed away and you keep sending her bills."
 
 
-def _scored(ticket_id: str) -> tuple[TicketScoreRequest, TicketAnswer]:
-    ticket = TicketScoreRequest(id=ticket_id, text="hello")
-    answer: TicketAnswer = {
-        "id": ticket_id, "route": "automation", "needs_human": 0.1, "dimensions": None, "priority": "low",
-        "reasons": [], "rules": [], "language": "en", "language_supported": True, "model_version": "m",
-        "threshold": 0.5, "policy_version": "p",
-    }  # fmt: skip
-    return ticket, answer
-
-
 def test_the_writer_outlives_a_cancelled_request(db_sessions: sessionmaker[Session]) -> None:
     store = TicketStore(db_sessions)
-    gone = store.submit([_scored("W-1")], body="{}")
+    gone = store.submit([scored("W-1")], body="{}")
     gone.cancel()  # the client went away before the commit
-    kept = store.submit([_scored("W-2")], body="{}")
+    kept = store.submit([scored("W-2")], body="{}")
     store.start()
     assert kept.result(timeout=30) is None
-    later = store.submit([_scored("W-3")], body="{}")
+    later = store.submit([scored("W-3")], body="{}")
     assert later.result(timeout=30) is None
     store.stop()
-    late = store.submit([_scored("W-4")], body="{}")
+    late = store.submit([scored("W-4")], body="{}")
     store.stop()  # the thread is gone: what is still queued fails instead of waiting forever
     assert isinstance(late.exception(timeout=5), RuntimeError)
 
@@ -51,14 +41,14 @@ async def test_requests_on_the_loop_are_committed_together_and_survive_a_cancell
 ) -> None:
     store = TicketStore(db_sessions)
     store.start()
-    gone = asyncio.ensure_future(store.save([_scored("L-0")], body="{}"))
-    kept = [asyncio.ensure_future(store.save([_scored(f"L-{i}")], body="{}")) for i in range(1, 20)]
+    gone = asyncio.ensure_future(store.save([scored("L-0")], body="{}"))
+    kept = [asyncio.ensure_future(store.save([scored(f"L-{i}")], body="{}")) for i in range(1, 20)]
     await asyncio.sleep(0)
     gone.cancel()  # its client went away: the others are still answered
     assert await asyncio.gather(*kept) == [None] * 19
     store.stop()
     with pytest.raises(RuntimeError, match="stopped"):
-        await store.save([_scored("L-late")], body="{}")  # after the stop: failed, not left waiting
+        await store.save([scored("L-late")], body="{}")  # after the stop: failed, not left waiting
 
 
 async def test_an_expired_claim_is_back_in_the_open_view_and_its_holder_is_refused(

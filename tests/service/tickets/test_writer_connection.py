@@ -9,19 +9,10 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.scoring.schemas import TicketAnswer, TicketScoreRequest
+from service.scoring.schemas import TicketAnswer
 from service.storage.tables import ScoreEvent, TicketRecord
 from service.tickets.service import TicketStore
-
-
-def _scored(ticket_id: str, text_: str = "hello") -> tuple[TicketScoreRequest, TicketAnswer]:
-    ticket = TicketScoreRequest(id=ticket_id, text=text_)
-    answer: TicketAnswer = {
-        "id": ticket_id, "route": "automation", "needs_human": 0.1, "dimensions": None, "priority": "low",
-        "reasons": [], "rules": [], "language": "en", "language_supported": True, "model_version": "m",
-        "threshold": 0.5, "policy_version": "p",
-    }  # fmt: skip
-    return ticket, answer
+from tests.service.conftest import scored
 
 
 def _count(sessions: sessionmaker[Session], table: type[TicketRecord] | type[ScoreEvent]) -> int:
@@ -35,7 +26,7 @@ def test_a_lost_connection_fails_one_commit_and_the_next_reconnects(
     store = TicketStore(db_sessions)
     store.start()
     try:
-        assert store.submit([_scored("C-1")], body="{}").result(timeout=30) is None
+        assert store.submit([scored("C-1")], body="{}").result(timeout=30) is None
         with db_sessions() as session:
             if session.bind.dialect.name != "postgresql":  # type: ignore[union-attr]
                 pytest.skip("a server can end a PostgreSQL connection; SQLite has none to lose")
@@ -48,8 +39,8 @@ def test_a_lost_connection_fails_one_commit_and_the_next_reconnects(
         assert ended
         # The first commit after the loss may fail (its request gets an error, nothing half-written);
         # the one after it must not.
-        lost = store.submit([_scored("C-2")], body="{}").exception(timeout=30)
-        assert store.submit([_scored("C-3")], body="{}").result(timeout=30) is None
+        lost = store.submit([scored("C-2")], body="{}").exception(timeout=30)
+        assert store.submit([scored("C-3")], body="{}").result(timeout=30) is None
         with db_sessions() as session:
             ids = set(session.scalars(select(TicketRecord.external_id)))
         assert "C-3" in ids
@@ -61,8 +52,8 @@ def test_a_lost_connection_fails_one_commit_and_the_next_reconnects(
 def test_a_ticket_twice_in_one_group_is_stored_all_or_nothing(db_sessions: sessionmaker[Session]) -> None:
     """Two rounds for one ticket need a transaction: the second round fails, so the first is undone."""
     store = TicketStore(db_sessions)
-    good = _scored("A-1")
-    bad_ticket, bad_result = _scored("A-1", "second")
+    good = scored("A-1")
+    bad_ticket, bad_result = scored("A-1", "second")
     # A row the database refuses (no route: NOT NULL), in the second round of the same group.
     bad_result = cast(TicketAnswer, {**bad_result, "route": None})
     future = store.submit([good, (bad_ticket, bad_result)], body="{}")
@@ -71,7 +62,7 @@ def test_a_ticket_twice_in_one_group_is_stored_all_or_nothing(db_sessions: sessi
         assert future.exception(timeout=30) is not None
         assert _count(db_sessions, TicketRecord) == 0
         assert _count(db_sessions, ScoreEvent) == 0
-        assert store.submit([_scored("A-2")], body="{}").result(timeout=30) is None
+        assert store.submit([scored("A-2")], body="{}").result(timeout=30) is None
     finally:
         store.stop()
 
@@ -81,7 +72,7 @@ def test_pooled_connections_still_run_transactions_after_the_writer(
 ) -> None:
     store = TicketStore(db_sessions)
     store.start()
-    assert store.submit([_scored("P-1")], body="{}").result(timeout=30) is None
+    assert store.submit([scored("P-1")], body="{}").result(timeout=30) is None
     store.stop()
     for _ in range(3):  # whichever pooled connection comes back, a rollback undoes its write
         with db_sessions() as session:
