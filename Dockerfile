@@ -18,6 +18,8 @@ ENV NUMBA_CACHE_DIR=/var/cache/numba
 # Compile the featurizer's kernels once, at build time, into a cache every user can read.
 RUN make install \
     && .venv/bin/triage score "warm-up: the kernels compile here" > /dev/null \
+    && .venv/bin/triage score "warm-up: one byte a character, £ and é" > /dev/null \
+    && .venv/bin/triage score "warm-up: any other character, € and 😊" > /dev/null \
     && chmod -R a+rwX "$NUMBA_CACHE_DIR"
 
 FROM python:3.11-slim

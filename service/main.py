@@ -52,22 +52,28 @@ from service.tickets.retention import purge_expired
 from service.tickets.router import router as tickets_router
 from service.tickets.service import TicketStore
 
-WARM_UP_TICKET = TicketScoreRequest(
-    text="Hello, this is the third time I write: my invoice of €12 is wrong and I am worried. Dank je wel!",
-    subject="warm-up",
+# One ticket per way a text reaches the compiled kernels (ASCII, one byte a character, any other
+# Unicode): each is compiled or loaded from numba's cache here, not during a request.
+WARM_UP_TICKETS = (
+    TicketScoreRequest(text="Hello, this is the third time I write: my invoice is wrong!", subject="warm-up"),
+    TicketScoreRequest(text="Bonjour, ma facture de £12 est fausse et je suis inquiète.", subject="warm-up"),
+    TicketScoreRequest(
+        text="Hello, my invoice of €12 is wrong and I am worried. Dank je wel!", subject="warm-up"
+    ),
 )
 
 
 def build_scorer(path: Path, settings: Settings) -> Scorer:
     """Load and verify the bundle at ``path`` and the policy; raises BundleError or PolicyError.
 
-    One ticket is scored before the scorer is handed out, so the compiled kernels and the
+    A few tickets are scored before the scorer is handed out, so the compiled kernels and the
     language model are loaded before the first request rather than during it.
     """
     model = load_bundle(path)
     policy = load_policy(settings.policy_path)
     scorer = Scorer.build(model=model, policy=policy, min_confidence=settings.language_min_confidence)
-    score_ticket(scorer=scorer, ticket=WARM_UP_TICKET)
+    for ticket in WARM_UP_TICKETS:
+        score_ticket(scorer=scorer, ticket=ticket)
     return scorer
 
 

@@ -52,3 +52,37 @@ def test_serving_tickets_imports_neither_scikit_learn_nor_scipy(tmp_path: Path) 
     assert result["statuses"] == [200, 200, 200, 200]
     heavy = [m for m in result["modules"] if m.split(".")[0] in ("sklearn", "scipy", "skops")]
     assert heavy == []
+
+
+# A fresh interpreter again: here every kernel has been called already. After the start-up's
+# warm-up, each way a text reaches the compiled code must be ready, so that no request pays for
+# compiling (seconds) or loading it from numba's cache.
+WARMED = """
+import json, sys
+from pathlib import Path
+from service.config import Settings
+from service.main import build_scorer
+from service.model import serving
+
+settings = Settings(policy_path=Path(sys.argv[1]) / "policy.toml")
+bundle = sorted((Path(sys.argv[1]) / "models" / "default").iterdir())[-1]
+build_scorer(bundle, settings)
+kernels = ("score_ascii", "score_latin1", "score_unicode")
+print(json.dumps({name: len(getattr(serving, name).signatures) for name in kernels}))
+"""
+
+
+def test_the_start_up_warms_every_kernel_a_ticket_can_reach(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OPENBLAS_NUM_THREADS": "1"}
+    env = {k: v for k, v in env.items() if not k.startswith("TRIAGE_")}
+    done = subprocess.run(
+        [sys.executable, "-c", WARMED, str(REPO)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    ready = json.loads(done.stdout.strip().splitlines()[-1])
+    assert all(count >= 1 for count in ready.values()), ready
