@@ -346,30 +346,6 @@ def head_phrases(
 
 
 @njit(cache=True, nogil=True)
-def head_phrases_unique(
-    slot: np.ndarray,
-    share: np.ndarray,
-    tok_a: np.ndarray,
-    tok_b: np.ndarray,
-    starts: np.ndarray,
-    ends: np.ndarray,
-    unique_weights: np.ndarray,
-    head: int,
-    limit: int,
-    floor_share: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`head_phrases` with each occurrence's weights read through its slot from the
-    unique buckets' rows (copied from the table while summing the logits): the same products
-    in the same order, from a small array instead of a thousand random lines of the table."""
-    per_token = np.zeros(len(starts))
-    for r in range(len(slot)):
-        c = 0.5 * share[r] * unique_weights[slot[r], head]
-        per_token[tok_a[r]] += c
-        per_token[tok_b[r]] += c
-    return top_phrases(per_token, starts, ends, limit, floor_share)
-
-
-@njit(cache=True, nogil=True)
 def heads_phrases(
     tokens: np.ndarray,
     occurrences: np.ndarray,

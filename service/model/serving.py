@@ -84,7 +84,9 @@ def _score(
         for head in range(N_HEADS):
             if out[head] < fparams[_F_THRESHOLD + head]:
                 continue
-            s, e, w = kernels.head_phrases_unique(
+            # head_phrases reads row ``slot[r]`` of the unique buckets' weights where the
+            # step-by-step path reads row ``index[r]`` of the table: the same values, copied above.
+            s, e, w = kernels.head_phrases(
                 slot, share, tok_a, tok_b, starts, ends, unique_weights, head, limit, fparams[_F_FLOOR]
             )
             for i in range(len(s)):

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -36,19 +37,24 @@ print(json.dumps({"statuses": statuses, "modules": sorted(sys.modules)}))
 """
 
 
-def test_serving_tickets_imports_neither_scikit_learn_nor_scipy(tmp_path: Path) -> None:
+def fresh_run(script: str, *args: str, cwd: Path) -> Any:
+    """``script`` in a fresh interpreter (no ``TRIAGE_`` settings): the JSON on its last line."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "OPENBLAS_NUM_THREADS": "1"}
     env = {k: v for k, v in env.items() if not k.startswith("TRIAGE_")}
     done = subprocess.run(
-        [sys.executable, "-c", WORKER, str(REPO), str(tmp_path / "data")],
-        cwd=tmp_path,
+        [sys.executable, "-c", script, *args],
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,
         timeout=600,
         check=True,
     )
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_serving_tickets_imports_neither_scikit_learn_nor_scipy(tmp_path: Path) -> None:
+    result = fresh_run(WORKER, str(REPO), str(tmp_path / "data"), cwd=tmp_path)
     assert result["statuses"] == [200, 200, 200, 200]
     heavy = [m for m in result["modules"] if m.split(".")[0] in ("sklearn", "scipy", "skops")]
     assert heavy == []
@@ -73,16 +79,5 @@ print(json.dumps({name: len(getattr(serving, name).signatures) for name in kerne
 
 
 def test_the_start_up_warms_every_kernel_a_ticket_can_reach(tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OPENBLAS_NUM_THREADS": "1"}
-    env = {k: v for k, v in env.items() if not k.startswith("TRIAGE_")}
-    done = subprocess.run(
-        [sys.executable, "-c", WARMED, str(REPO)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=True,
-    )
-    ready = json.loads(done.stdout.strip().splitlines()[-1])
+    ready = fresh_run(WARMED, str(REPO), cwd=tmp_path)
     assert all(count >= 1 for count in ready.values()), ready
