@@ -41,11 +41,24 @@ def render_card(metadata: dict[str, Any]) -> str:
             f"({metadata.get('head_mixing')}). A head the primary data leaves blank is the public "
             "head alone. Platt-calibrated on out-of-fold logits; "
         )
-        weighting = "public rows train heads of their own (each source weighing the same)."
+        weighting = "public rows train heads of their own (each source weighing the same" + (
+            ", with an offset of its own)." if recipe.get("source_offsets") else ")."
+        )
     else:
+        scaled = (
+            f", its features scaled by their naive-Bayes log-count ratio (strength {recipe['nb_scale']})"
+            if recipe.get("nb_scale")
+            else ""
+        )
+        offsets = (
+            ", each public source with an offset of its own that is fitted and then dropped (the sets "
+            "label at rates of their own)"
+            if recipe.get("source_offsets")
+            else ""
+        )
         heads = (
-            f"one L2 logistic regression per dimension (C={recipe['C']}), Platt-calibrated on 5-fold "
-            "out-of-fold logits; "
+            f"one L2 logistic regression per dimension (C={recipe['C']}){scaled}{offsets}, "
+            "Platt-calibrated on 5-fold out-of-fold logits; "
         )
         weighting = (
             f"each public source weighs {recipe['public_weight']} times the primary training rows in all."

@@ -11,7 +11,7 @@ from sklearn.linear_model import LogisticRegression
 
 from service.model.bundle import HEADS, TriageModel
 from service.model.labelled import DataValidationError, LabelledTicket
-from training.heads import fit_head, fit_linear, nb_scaling
+from training.heads import SOURCE_SCALE, fit_head, fit_linear, nb_scaling
 from training.train import (
     DEFAULT_RECIPE_PARAMS,
     Recipe,
@@ -299,7 +299,58 @@ def test_public_heads_fold_into_one_linear_head(seed_rows: list[LabelledTicket])
 
 def test_the_default_recipe_keeps_one_joint_head_per_dimension() -> None:
     recipe = Recipe(name="default", **DEFAULT_RECIPE_PARAMS)
-    assert (recipe.public_heads, recipe.nb_scale, recipe.public_weight) == (False, 0.0, 1.0)
+    assert (recipe.public_heads, recipe.nb_scale, recipe.public_weight) == (False, 0.5, 1.0)
+    assert recipe.source_offsets and Recipe().source_offsets
     assert Recipe().public_heads and Recipe().nb_scale == 0.5
     with pytest.raises(ValueError, match="nb_scale"):
         Recipe(nb_scale=1.5)
+
+
+def _two_sources(seed: int) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+    """Rows of two sources that label at 20% and 80%; column 0 says the label, column 1 is a word
+    only the second source uses (a channel's or a corpus's habit), columns 2-9 are noise."""
+    rng = np.random.default_rng(seed)
+    n = 2000
+    source = (np.arange(n) >= n // 2).astype(np.int64)
+    y = (rng.random(n) < np.where(source == 1, 0.8, 0.2)).astype(int)
+    dense = rng.random((n, 10)) * (rng.random((n, 10)) < 0.3)
+    dense[:, 0] = np.where(rng.random(n) < 0.7, y, 1 - y)
+    dense[:, 1] = source
+    return sp.csr_matrix(dense), y, source
+
+
+def test_a_source_offset_keeps_a_word_from_standing_for_its_source() -> None:
+    x, y, source = _two_sources(17)
+    w, recipe = np.ones(len(y)), Recipe()
+    plain = fit_linear(x, y, w, recipe)
+    offset = fit_linear(x, y, w, recipe, sources=source)
+    assert plain is not None and offset is not None
+    # Without an offset the source's word carries its base rate. With one, the L2 penalty shares
+    # that effect between the two columns in proportion to their values (SOURCE_SCALE to 1), so
+    # the word keeps about a tenth of it.
+    assert plain[0][1] > 1.0
+    assert abs(offset[0][1]) < 0.12 * abs(plain[0][1])
+    # The label's own column keeps its weight either way.
+    assert offset[0][0] == pytest.approx(plain[0][0], rel=0.2)
+
+
+def test_a_head_with_source_offsets_is_the_head_fitted_with_source_columns() -> None:
+    """The offsets are ordinary columns, fitted with the weights and then dropped; source 0 (the
+    primary rows) has none, so the intercept is theirs."""
+    x, y, source = _two_sources(19)
+    source[:300] = 2  # a third source
+    w = np.random.default_rng(3).random(len(y)) + 0.5
+    recipe = Recipe()
+    fitted = fit_linear(x, y, w, recipe, 0.5, source)
+    assert fitted is not None
+    factors = nb_scaling(x, y, 0.5)
+    columns = np.column_stack([source == 1, source == 2]) * SOURCE_SCALE
+    clf = fit_head(sp.hstack([x @ sp.diags(factors), sp.csr_matrix(columns)]).tocsr(), y, w, recipe)
+    np.testing.assert_allclose(fitted[0], clf.coef_[0][:10] * factors, rtol=1e-5, atol=1e-8)
+    assert fitted[1] == pytest.approx(float(clf.intercept_[0]), rel=1e-6)
+    # One source only: nothing to offset, the plain head.
+    alone = fit_linear(x, y, w, recipe, 0.5, np.full(len(y), 4))
+    plain = fit_linear(x, y, w, recipe, 0.5)
+    assert alone is not None and plain is not None
+    np.testing.assert_array_equal(alone[0], plain[0])
+    assert alone[1] == plain[1]
