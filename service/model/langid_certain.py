@@ -43,6 +43,7 @@ def _certain_class(
     byte: np.ndarray,
     target: np.ndarray,
     output: np.ndarray,
+    memo: np.ndarray,
     default: np.ndarray,
     row_start: np.ndarray,
     cls: np.ndarray,
@@ -52,7 +53,7 @@ def _certain_class(
     largest: np.ndarray,
     label: np.ndarray,
 ) -> np.int64:
-    features, counts = _visits(text, root, fail, start, byte, target, output)
+    features, counts = _visits(text, root, fail, start, byte, target, output, memo)
     n = len(features)
     if n == 0:
         return np.int64(-1)
@@ -100,6 +101,7 @@ class CertainLanguage:
         self._classes = model.classes
         self._arrays = (
             *model.automaton,
+            model.memo,
             default,
             row_start,
             cls,

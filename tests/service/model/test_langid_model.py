@@ -129,3 +129,30 @@ def test_a_cache_directory_that_cannot_be_made_still_loads(tmp_path: Path) -> No
     blocked.write_text("a file where the cache directory would be")
     assert _same_tables(LangidModel.load(cache_dir=blocked / "cache"), LangidModel.load())
     assert blocked.read_text().startswith("a file")
+
+
+def _walk_without_memo(model: LangidModel, text: bytes) -> tuple[list[int], list[float]]:
+    """py3langid's visit counts, one failure-link walk per byte, in order of first visit."""
+    root, fail, start, byte, target, output = model.automaton
+    counts: dict[int, float] = {}
+    state = 0
+    for letter in text:
+        state = int(next_state(state, letter, root, fail, start, byte, target))
+        if output[state] >= 0:
+            counts[int(output[state])] = counts.get(int(output[state]), 0.0) + 1.0
+    return list(counts), list(counts.values())
+
+
+@pytest.mark.parametrize("memo_size", [2, langid_model.MEMO_SIZE])
+def test_the_transition_memo_never_changes_a_walk(memo_size: int) -> None:
+    """Cold, warm, and two entries that every transition evicts: the walk without a memo."""
+    tables = LangidModel.load()
+    model = LangidModel(
+        tables.classes, tables.pc, tables.automaton, tables.probabilities, langid_model.new_memo(memo_size)
+    )
+    texts = [t.encode() for t in _mixed_texts(120)] + [b"the same words, the same words again"] * 2
+    for text in texts:
+        features, counts = model.visits(text)
+        expected = _walk_without_memo(model, text)
+        assert (features.tolist(), counts.tolist()) == expected
+    assert np.count_nonzero(model.memo) >= min(memo_size, 1000)  # it was used
