@@ -42,7 +42,9 @@ def render_card(metadata: dict[str, Any]) -> str:
             "head alone. Platt-calibrated on out-of-fold logits; "
         )
         weighting = "public rows train heads of their own (each source weighing the same" + (
-            ", with an offset of its own)." if recipe.get("source_offsets") else ")."
+            ", with an offset of its own)."
+            if recipe.get("source_offsets") and len(rows["auxiliary_by_source"]) > 1
+            else ")."
         )
     else:
         scaled = (
@@ -53,7 +55,7 @@ def render_card(metadata: dict[str, Any]) -> str:
         offsets = (
             ", each public source with an offset of its own that is fitted and then dropped (the sets "
             "label at rates of their own)"
-            if recipe.get("source_offsets")
+            if recipe.get("source_offsets") and rows["auxiliary_by_source"]
             else ""
         )
         heads = (

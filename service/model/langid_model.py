@@ -189,6 +189,8 @@ MEMO_SIZE = 1 << 16
 
 def new_memo(size: int = MEMO_SIZE) -> np.ndarray:
     """An empty transition memo for :func:`_visits` (``size`` a power of two)."""
+    if size < 1 or size & (size - 1):
+        raise ValueError(f"a memo's size is a power of two, not {size}")
     return np.zeros(size, np.int64)
 
 
@@ -209,8 +211,10 @@ def _visits(
     ``memo`` remembers transitions already computed, direct-mapped by (state, byte): following
     failure links, a binary search at each, was half of the walk's time, and text repeats its
     transitions. Each entry is one int64, (state << 8 | byte) + 1 in the high half and the next
-    state in the low half, written in one aligned store, so that threads sharing the memo read
-    either an old entry or a new one, each of them correct, and a miss only costs the search.
+    state in the low half (a key fits in 31 bits: LangidModel holds fewer than 2**23 states),
+    written in one aligned store. On x86-64 and arm64 such a store is never seen half done, so
+    threads sharing the memo read either an old entry or a new one, each of them correct, and a
+    miss only costs the search.
     """
     mask = len(memo) - 1
     size = 16
@@ -224,7 +228,7 @@ def _visits(
     k = 0
     for letter in text:
         key = (state << 8) | np.int64(letter)
-        at = ((key * np.int64(-7046029254386353131)) >> 40) & mask  # Fibonacci hashing, 2**64 / phi
+        at = ((key * 2654435761) >> 16) & mask  # Knuth's multiplicative hash; below 2**63, no overflow
         entry = memo[at]
         if (entry >> 32) == key + 1:
             state = entry & 0xFFFFFFFF
@@ -309,8 +313,13 @@ class LangidModel:
     pc: np.ndarray
     automaton: tuple[np.ndarray, ...]  # root, fail, start, byte, target, output
     probabilities: tuple[np.ndarray, ...]  # default, start, class, value
-    # Derived as the texts are read, never saved: see _visits.
+    # Derived as the texts are read, never saved: see _visits. It holds this automaton's
+    # transitions, so a model with another automaton needs a memo of its own, never this one.
     memo: np.ndarray = field(default_factory=new_memo, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if len(self.automaton[1]) >= 1 << 23:  # the failure table: one entry per state
+            raise ValueError("an automaton of 2**23 states or more does not fit the memo's keys")
 
     @classmethod
     def load(cls, cache_dir: Path | None = None) -> LangidModel:

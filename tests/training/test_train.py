@@ -354,3 +354,18 @@ def test_a_head_with_source_offsets_is_the_head_fitted_with_source_columns() -> 
     assert alone is not None and plain is not None
     np.testing.assert_array_equal(alone[0], plain[0])
     assert alone[1] == plain[1]
+
+
+def test_without_primary_rows_the_intercept_is_the_sources_weighted_offset() -> None:
+    """Public rows alone: the intercept and the offsets can trade a constant, which only a weak
+    penalty pins down; the served intercept must not depend on where the solver stops."""
+    rng = np.random.default_rng(23)
+    n = 3000
+    source = np.where(np.arange(n) < 2000, 1, 2)
+    y = (rng.random(n) < np.where(source == 1, 0.7, 0.1)).astype(int)
+    x = sp.csr_matrix((n, 8))  # no features: only the rates are there to learn
+    w = np.where(source == 1, 1.0, 2.0)  # each source weighs 2,000 in all
+    loose = fit_linear(x, y, w, Recipe(), sources=source)
+    assert loose is not None
+    logit = [np.log(y[source == s].mean() / (1 - y[source == s].mean())) for s in (1, 2)]
+    assert loose[1] == pytest.approx(np.mean(logit), abs=0.02)

@@ -156,3 +156,9 @@ def test_the_transition_memo_never_changes_a_walk(memo_size: int) -> None:
         expected = _walk_without_memo(model, text)
         assert (features.tolist(), counts.tolist()) == expected
     assert np.count_nonzero(model.memo) >= min(memo_size, 1000)  # it was used
+
+
+def test_a_memo_is_a_power_of_two() -> None:
+    for size in (0, 3, 100):
+        with pytest.raises(ValueError, match="power of two"):
+            langid_model.new_memo(size)
