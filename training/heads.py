@@ -73,10 +73,10 @@ def fit_linear(
     ``sources``: per row, the index of the data set it came from, 0 for the primary rows. Each
     source other than 0 gets an offset of its own, fitted with the weights and then dropped, so
     the intercept is the primary rows' (or, without them, the sources' offsets averaged by their
-    share of the sample weight). The sets
-    label at rates of their own (XED's Dutch subtitles are 55% emotional, GoEmotions' comments
-    30%), and without an offset the weights learn which set a row came from, from words that
-    only say that (one head on the airline tweets: 0.843 -> 0.851; README, Quality).
+    share of the sample weight). The sets label at rates of their own (XED's Dutch subtitles
+    are 55% emotional, GoEmotions' comments 30%), and without an offset the weights learn which
+    set a row came from, from words that only say that (one head on the airline tweets: 0.843
+    -> 0.851; README, Quality).
     """
     if len(y) == 0 or y.min() == y.max():
         return None
