@@ -17,6 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
+from threadpoolctl import threadpool_limits
 
 from service.model.bundle import HEADS
 from service.model.labelled import DataIssue, DataValidationError
@@ -126,8 +127,17 @@ def _source_columns(sources: np.ndarray | None) -> sp.csr_matrix | None:
 
 def in_threads(fit: Callable[[int], Linear | None], n: int) -> list[Linear | None]:
     """``fit(j)`` for every head, in threads (scipy's sparse products release the GIL; each fit
-    is deterministic on its own, so the result does not depend on the thread count)."""
-    with ThreadPoolExecutor(max_workers=min(n, os.cpu_count() or 1)) as pool:
+    is deterministic on its own, so the result does not depend on the thread count).
+
+    The heads already keep every core busy, so BLAS gets one thread each: L-BFGS's vector work
+    is too small to share, and OpenBLAS's own threads, one set per head's thread, fought the
+    heads for the two cores (`triage train` on 100,000 tickets: 56.1 s -> see README,
+    Performance). One thread also makes each product's summation order the same on any machine.
+    """
+    with (
+        threadpool_limits(limits=1, user_api="blas"),
+        ThreadPoolExecutor(max_workers=min(n, os.cpu_count() or 1)) as pool,
+    ):
         return list(pool.map(fit, range(n)))
 
 

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from sklearn.linear_model import LogisticRegression
+from threadpoolctl import threadpool_info
 
 from service.model.bundle import HEADS, TriageModel
 from service.model.labelled import DataValidationError, LabelledTicket
-from training.heads import SOURCE_SCALE, fit_head, fit_linear, nb_scaling
+from training.heads import SOURCE_SCALE, fit_head, fit_linear, in_threads, nb_scaling
 from training.train import (
     DEFAULT_RECIPE_PARAMS,
     Recipe,
@@ -369,3 +370,15 @@ def test_without_primary_rows_the_intercept_is_the_sources_weighted_offset() -> 
     assert loose is not None
     logit = [np.log(y[source == s].mean() / (1 - y[source == s].mean())) for s in (1, 2)]
     assert loose[1] == pytest.approx(np.mean(logit), abs=0.02)
+
+
+def test_heads_fit_with_one_blas_thread_each() -> None:
+    # The heads' threads already fill the cores; BLAS threads on top fought them for the CPU.
+    def blas_threads() -> list[int]:
+        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+    before = blas_threads()
+    heads = [h for h in in_threads(lambda j: (np.array(blas_threads(), dtype=float), float(j)), 4) if h]
+    assert [j for _, j in heads] == [0.0, 1.0, 2.0, 3.0]
+    assert all(len(threads) and (threads == 1).all() for threads, _ in heads)
+    assert blas_threads() == before  # restored for whatever runs next
