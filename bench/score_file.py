@@ -1,12 +1,13 @@
 """``triage score-file`` on 100,000 tickets: tickets per second, process start and model load included.
 
-Ours: ``triage score-file IN OUT`` in a fresh process, one core. Reference, in the same run: a
+Ours: ``triage score-file IN OUT`` in a fresh process, one core (with ``--workers N``, N worker
+processes, whose rate is also given per worker). Reference, in the same run: a
 fresh process that loads the plain scikit-learn pipeline (word 1-2-gram + char_wb 3-5-gram
 TfidfVectorizer + LogisticRegression, trained here on the seed set and saved with joblib), reads
 the same JSONL, scores it in batches of 1,000 with ``predict_proba`` and writes one JSON line per
 ticket with its probability: the same job without reasons, rules, language checks or validation.
 
-    python bench/score_file.py [--tickets 100000] [--repeats 3]
+    python bench/score_file.py [--tickets 100000] [--repeats 3] [--workers 1]
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ def main() -> None:
     )
     parser.add_argument("--tickets", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=1, help="score-file's --workers")
     args = parser.parse_args()
     rows = seed_rows()
     triage = str(Path(sys.executable).with_name("triage"))
@@ -76,7 +78,11 @@ def main() -> None:
                 )
         ours, reference = [], []
         for _ in range(args.repeats):
-            ours.append(run_command([triage, "score-file", str(src), f"{tmp}/ours.jsonl"]))
+            ours.append(
+                run_command(
+                    [triage, "score-file", str(src), f"{tmp}/ours.jsonl", "--workers", str(args.workers)]
+                )
+            )
             reference.append(
                 run_command(
                     [sys.executable, "-c", REFERENCE, str(reference_file), str(src), f"{tmp}/ref.jsonl"]
@@ -90,7 +96,13 @@ def main() -> None:
     print(
         f"score-file on {args.tickets:,} tickets (seed texts, mean {sum(len(str(r['text']).split()) for r in rows) / len(rows):.0f} words), median of {args.repeats}:"
     )
-    print(f"  ours       {median(ours):6.1f} s  {ours_rate:9,.0f} tickets/s on one core")
+    if args.workers == 1:
+        print(f"  ours       {median(ours):6.1f} s  {ours_rate:9,.0f} tickets/s on one core")
+    else:
+        print(
+            f"  ours       {median(ours):6.1f} s  {ours_rate:9,.0f} tickets/s with {args.workers} workers"
+            f" ({ours_rate / args.workers:,.0f} per worker)"
+        )
     print(f"  reference  {median(reference):6.1f} s  {ref_rate:9,.0f} tickets/s (probability only)")
     print(f"  ratio      {ours_rate / ref_rate:6.1f}x the reference's rate")
 

@@ -6,7 +6,6 @@ imports no web framework), so a file scored here gets exactly the answers the AP
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
@@ -19,7 +18,6 @@ import typer
 
 from service.config import get_settings
 from service.model.bundle import HEADS, BundleError, TriageModel, load_bundle, resolve_bundle_dir
-from service.scoring.schemas import redact_loc
 from training.integrations_cli import deliveries_app, inbox_app
 from training.models_cli import models_app, retrain
 from training.quality_cli import quality
@@ -222,7 +220,8 @@ def evaluate(
     typer.echo(f"Report written to {folder}")
 
 
-def _build_scorer(model: str | None) -> Any:
+def build_scorer(model: str | None) -> Any:
+    """The engine's scorer for a model spec (see :func:`load_model`) and the configured policy."""
     from service.scoring.engine import Scorer
     from service.scoring.policy import PolicyError, load_policy
 
@@ -252,7 +251,7 @@ def score(
     from service.scoring.engine import score_ticket
     from service.scoring.schemas import TicketScoreRequest
 
-    scorer = _build_scorer(model)
+    scorer = build_scorer(model)
     body: dict[str, Any] = {"text": text, "subject": subject, "previous_contacts": previous_contacts}
     if tier:
         body["customer"] = {"tier": tier}
@@ -286,16 +285,14 @@ def _open_out(path: str) -> BinaryIO:
     return sys.stdout.buffer if path == "-" else open(path, "wb")
 
 
-# Tickets per compiled call in score-file: long enough to spread the call's fixed cost, short
-# enough that the chunk's arrays stay in the CPU's cache.
-SCORE_FILE_CHUNK = 512
-
-
 @app.command("score-file")
 def score_file(
     input_path: Annotated[str, typer.Argument(metavar="IN", help="JSONL of tickets ('-' for stdin).")],
     output_path: Annotated[str, typer.Argument(metavar="OUT", help="JSONL of results ('-' for stdout).")],
     model: Annotated[str | None, typer.Option(help="Bundle folder, NAME or NAME/VERSION.")] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Processes that score (one per core; each loads the model).")
+    ] = 1,
 ) -> None:
     """Score a JSONL file line by line: each output line is the API's result for that ticket.
 
@@ -303,58 +300,22 @@ def score_file(
     ticket (bad JSON, not UTF-8, a schema error) gives ``{"line": N, "id": ..., "error": ...}`` in
     its place, and the command then exits with status 1.
     """
-    from pydantic import ValidationError
-
-    from service.scoring.engine import score_many
-    from service.scoring.schemas import TicketScoreRequest
+    from training.score_file import score_stream
 
     if input_path != "-" and not Path(input_path).is_file():
         raise _fail(f"{input_path}: no such file")
     if "-" not in (input_path, output_path) and Path(input_path).resolve() == Path(output_path).resolve():
         raise _fail("IN and OUT are the same file; the output would overwrite the tickets")
-    scorer = _build_scorer(model)
-    errors = scored = 0
+    if workers > 1:
+        load_model(model)  # a wrong model fails here, by name, before any worker starts
     src: BinaryIO = sys.stdin.buffer if input_path == "-" else open(input_path, "rb")  # noqa: SIM115
     try:
         dst = _open_out(output_path)
     except OSError as exc:
         src.close()
         raise _fail(f"{output_path}: {exc.strerror}") from exc
-    # Each chunk's output lines in input order: an error line's bytes, or None for a ticket,
-    # whose line comes from the chunk's one call to score_many.
-    lines: list[bytes | None] = []
-    tickets: list[TicketScoreRequest] = []
-
-    def flush() -> None:
-        results = iter(score_many(scorer=scorer, tickets=tickets))
-        dst.write(b"".join((line or next(results)) + b"\n" for line in lines))
-        lines.clear()
-        tickets.clear()
-
     try:
-        for number, raw in enumerate(src, start=1):
-            if not raw.strip():
-                continue
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                errors += 1
-                lines.append(
-                    json.dumps({"line": number, "id": None, "error": "line is not UTF-8 text"}).encode()
-                )
-                continue
-            try:
-                tickets.append(TicketScoreRequest.model_validate_json(line))
-            except ValidationError as exc:
-                errors += 1
-                error = {"line": number, "id": _id_of(line), "error": _summarise(exc)}
-                lines.append(json.dumps(error).encode())
-                continue
-            lines.append(None)
-            scored += 1
-            if len(tickets) == SCORE_FILE_CHUNK:
-                flush()
-        flush()
+        scored, errors = score_stream(src=src, dst=dst, model=model, workers=workers)
     finally:
         if src is not sys.stdin.buffer:
             src.close()
@@ -365,22 +326,6 @@ def score_file(
     typer.echo(f"scored {scored} ticket(s), {errors} invalid line(s)", err=True)
     if errors:
         raise typer.Exit(1)
-
-
-def _id_of(line: str) -> str | None:
-    try:
-        obj = json.loads(line)
-    except json.JSONDecodeError:
-        return None
-    value = obj.get("id") if isinstance(obj, dict) else None
-    return value if isinstance(value, str) else None
-
-
-def _summarise(exc: Any) -> str:
-    # Never echo the input: pydantic's messages name the field and the rule only.
-    return "; ".join(
-        f"{'.'.join(map(str, redact_loc(e['loc']))) or 'body'}: {e['msg']}" for e in exc.errors()
-    )
 
 
 app.command()(quality)

@@ -9,12 +9,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+import training.score_file
 from service.config import get_settings
 from service.model.labelled import LabelledTicket
 from service.scoring.engine import score_ticket
 from service.scoring.schemas import TicketScoreRequest
 from tests.service.model.test_serving import OTHER_LANGUAGES
-from training.cli import SCORE_FILE_CHUNK, _build_scorer, app
+from training.cli import app, build_scorer
+from training.score_file import SCORE_FILE_CHUNK
 
 REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()
@@ -222,7 +224,7 @@ def test_score_file_writes_exactly_what_scoring_each_ticket_gives(
     dst = tmp_path / "out.jsonl"
     result = runner.invoke(app, ["score-file", str(src), str(dst)])
     assert result.exit_code == 0, result.output
-    scorer = _build_scorer(None)
+    scorer = build_scorer(None)
     expected = [
         score_ticket(scorer=scorer, ticket=TicketScoreRequest.model_validate(b)).model_dump_json()
         for b in bodies
@@ -230,3 +232,30 @@ def test_score_file_writes_exactly_what_scoring_each_ticket_gives(
     assert len(expected) > 2 * SCORE_FILE_CHUNK
     # Split on newlines only: a text's U+2028 stays raw in the JSON, and splitlines() would cut there.
     assert dst.read_bytes().decode("utf-8").split("\n") == [*expected, ""]
+
+
+def test_score_file_in_worker_processes_writes_what_one_process_writes(
+    tmp_path: Path, env: None, seed_rows: list[LabelledTicket], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines = [json.dumps({"id": r.id, "text": r.text}, ensure_ascii=False) for r in seed_rows[:1300]]
+    lines[5] = "not json"
+    lines[700] = ""  # blank lines give no output line
+    lines[1100] = json.dumps({"id": "e", "text": ""})
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(("\n".join(lines) + "\n").encode("utf-8") + b"\xff\n")
+    one, two = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
+    alone = runner.invoke(app, ["score-file", str(src), str(one)])
+
+    def not_here(*args: object) -> None:
+        raise AssertionError("with --workers 2 the chunks are scored in the worker processes")
+
+    monkeypatch.setattr(training.score_file, "score_chunk", not_here)  # spawned workers import their own
+    pooled = runner.invoke(app, ["score-file", str(src), str(two), "--workers", "2"])
+    assert alone.exit_code == pooled.exit_code == 1
+    assert "scored 1297 ticket(s), 3 invalid line(s)" in pooled.output
+    assert two.read_bytes() == one.read_bytes()
+    out = one.read_bytes().decode("utf-8").split("\n")
+    assert len(out) == 1300 + 1  # 1,299 non-blank lines and the bad bytes, then the final newline
+    assert json.loads(out[-2]) == {"line": 1301, "id": None, "error": "line is not UTF-8 text"}
+    missing = runner.invoke(app, ["score-file", str(src), str(two), "--workers", "2", "--model", "nothing"])
+    assert missing.exit_code == 1 and "no such model" in missing.output
