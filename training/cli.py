@@ -306,8 +306,8 @@ def score_file(
         raise _fail(f"{input_path}: no such file")
     if "-" not in (input_path, output_path) and Path(input_path).resolve() == Path(output_path).resolve():
         raise _fail("IN and OUT are the same file; the output would overwrite the tickets")
-    if workers > 1:
-        load_model(model)  # a wrong model fails here, by name, before any worker starts
+    # A wrong model fails here, by name, before OUT is opened or any worker starts.
+    scorer = build_scorer(model) if workers == 1 else load_model(model)
     src: BinaryIO = sys.stdin.buffer if input_path == "-" else open(input_path, "rb")  # noqa: SIM115
     try:
         dst = _open_out(output_path)
@@ -315,7 +315,7 @@ def score_file(
         src.close()
         raise _fail(f"{output_path}: {exc.strerror}") from exc
     try:
-        scored, errors = score_stream(src=src, dst=dst, model=model, workers=workers)
+        scored, errors = score_stream(src=src, dst=dst, scorer=scorer, model=model, workers=workers)
     finally:
         if src is not sys.stdin.buffer:
             src.close()

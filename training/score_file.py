@@ -77,22 +77,24 @@ def chunks(src: Iterable[bytes], size: int = SCORE_FILE_CHUNK) -> Iterator[Lines
         yield chunk
 
 
-def score_stream(*, src: Iterable[bytes], dst: BinaryIO, model: str | None, workers: int) -> tuple[int, int]:
+def score_stream(
+    *, src: Iterable[bytes], dst: BinaryIO, scorer: Any, model: str | None, workers: int
+) -> tuple[int, int]:
     """Score every chunk of ``src`` into ``dst``; returns (tickets scored, invalid lines).
 
-    ``model``: as ``triage score --model`` takes it (None: the configured model).
+    One worker scores in this process with ``scorer``; more start processes that each build
+    their own from ``model`` (as ``triage score --model`` takes it; None: the configured model).
     """
     scored = errors = 0
-    for result in _results(src, model, workers):
+    for result in _results(src, scorer, model, workers):
         dst.write(result.output)
         scored, errors = scored + result.scored, errors + result.errors
     return scored, errors
 
 
-def _results(src: Iterable[bytes], model: str | None, workers: int) -> Iterator[ChunkResult]:
+def _results(src: Iterable[bytes], scorer: Any, model: str | None, workers: int) -> Iterator[ChunkResult]:
     if workers <= 1:
-        built = _build_scorer(model)
-        yield from (score_chunk(built, lines) for lines in chunks(src))
+        yield from (score_chunk(scorer, lines) for lines in chunks(src))
         return
     # spawn, not fork: the parent may hold threads (numba's, BLAS's), which fork would copy
     # half-way through whatever they were doing.
@@ -112,15 +114,11 @@ def _results(src: Iterable[bytes], model: str | None, workers: int) -> Iterator[
 _worker_scorer: Any = None
 
 
-def _build_scorer(model: str | None) -> Any:
+def _start_worker(model: str | None) -> None:
     from training.cli import build_scorer  # the command's own loader: one way to find a model
 
-    return build_scorer(model)
-
-
-def _start_worker(model: str | None) -> None:
     global _worker_scorer
-    _worker_scorer = _build_scorer(model)
+    _worker_scorer = build_scorer(model)
 
 
 def _score_in_worker(lines: Lines) -> ChunkResult:

@@ -257,5 +257,10 @@ def test_score_file_in_worker_processes_writes_what_one_process_writes(
     out = one.read_bytes().decode("utf-8").split("\n")
     assert len(out) == 1300 + 1  # 1,299 non-blank lines and the bad bytes, then the final newline
     assert json.loads(out[-2]) == {"line": 1301, "id": None, "error": "line is not UTF-8 text"}
-    missing = runner.invoke(app, ["score-file", str(src), str(two), "--workers", "2", "--model", "nothing"])
-    assert missing.exit_code == 1 and "no such model" in missing.output
+    for workers in ("1", "2"):  # a wrong model changes nothing: OUT is not even created
+        never = tmp_path / f"never-{workers}.jsonl"
+        missing = runner.invoke(
+            app, ["score-file", str(src), str(never), "--workers", workers, "--model", "nothing"]
+        )
+        assert missing.exit_code == 1 and "no such model" in missing.output
+        assert not never.exists()
