@@ -221,7 +221,7 @@ class TriageModel:
 class Scored:
     """One scored text: calibrated probabilities in HEADS order, and the kernel's arrays.
 
-    ``tokens``: start, end, raw unigram hash per token; ``occurrences``: bucket, first and last
+    ``tokens``: start, end, raw unigram hash and blank line before, per token; ``occurrences``: bucket, first and last
     token per feature occurrence; ``floats``: the logits, then each occurrence's tf-idf share.
     """
 

@@ -208,10 +208,33 @@ def weigh_slots(
 
 
 @njit(cache=True, nogil=True)
+def paragraph_starts(cp: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Per token, 1 where a blank line (two line feeds in the gap, as "\n\n" or "\r\n\r\n")
+    separates it from the token before: a phrase never runs across one, and the subject and the
+    body are joined by one (``hashing.SUBJECT_SEPARATOR``)."""
+    n = len(starts)
+    out = np.zeros(n, np.int64)
+    for t in range(1, n):
+        feeds = 0
+        for i in range(ends[t - 1], starts[t]):
+            if cp[i] == 10:
+                feeds += 1
+        if feeds >= 2:
+            out[t] = 1
+    return out
+
+
+@njit(cache=True, nogil=True)
 def top_phrases(
-    contribution: np.ndarray, starts: np.ndarray, ends: np.ndarray, limit: int, floor_share: float
+    contribution: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    breaks: np.ndarray,
+    limit: int,
+    floor_share: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Runs of adjacent tokens each carrying at least ``floor_share`` of the top token's share.
+    """Runs of adjacent tokens each carrying at least ``floor_share`` of the top token's share,
+    never across a blank line (``breaks``: :func:`paragraph_starts`).
 
     Returns the ``limit`` runs with the largest summed contribution: start, end and weight.
     """
@@ -234,7 +257,7 @@ def top_phrases(
             continue
         j = i
         total = contribution[i]
-        while j + 1 < n and contribution[j + 1] >= floor:
+        while j + 1 < n and contribution[j + 1] >= floor and breaks[j + 1] == 0:
             j += 1
             total += contribution[j]
         run_start[k] = starts[i]
@@ -288,7 +311,8 @@ def featurize_and_score(
     """Serving in one call: tokens, occurrences, their tf-idf shares and every head's logit.
 
     Returns three arrays, since handing each array back to Python costs a few microseconds:
-    ``tokens`` (3, n) int64: start, end, raw unigram hash (as int64); ``occurrences`` (3, m)
+    ``tokens`` (4, n) int64: start, end, raw unigram hash (as int64), and 1 where a blank line
+    comes before the token (:func:`paragraph_starts`); ``occurrences`` (3, m)
     int64: bucket, first token, last token; ``floats`` (N_HEADS + m): the logits, then each
     occurrence's share of its bucket's tf-idf value.
 
@@ -301,10 +325,11 @@ def featurize_and_score(
     )
     n_tok = len(starts)
     m = len(index)
-    tokens = np.empty((3, n_tok), np.int64)
+    tokens = np.empty((4, n_tok), np.int64)
     tokens[0] = starts
     tokens[1] = ends
     tokens[2] = uni.view(np.int64)
+    tokens[3] = paragraph_starts(cp, starts, ends)
     occurrences = np.empty((3, m), np.int64)
     occurrences[0] = index
     occurrences[1] = tok_a
@@ -331,6 +356,7 @@ def head_phrases(
     tok_b: np.ndarray,
     starts: np.ndarray,
     ends: np.ndarray,
+    breaks: np.ndarray,
     weights: np.ndarray,
     head: int,
     limit: int,
@@ -342,7 +368,7 @@ def head_phrases(
         c = 0.5 * share[r] * weights[index[r], head]
         per_token[tok_a[r]] += c
         per_token[tok_b[r]] += c
-    return top_phrases(per_token, starts, ends, limit, floor_share)
+    return top_phrases(per_token, starts, ends, breaks, limit, floor_share)
 
 
 @njit(cache=True, nogil=True)
@@ -370,6 +396,7 @@ def heads_phrases(
             occurrences[2],
             tokens[0],
             tokens[1],
+            tokens[3],
             table,
             head,
             limit,

@@ -81,13 +81,24 @@ def _score(
     # As in TriageModel.phrases, for the heads whose probability reaches its threshold.
     k = 0
     if m > 0:
+        breaks = kernels.paragraph_starts(cp, starts, ends)
         for head in range(N_HEADS):
             if out[head] < fparams[_F_THRESHOLD + head]:
                 continue
             # head_phrases reads row ``slot[r]`` of the unique buckets' weights where the
             # step-by-step path reads row ``index[r]`` of the table: the same values, copied above.
             s, e, w = kernels.head_phrases(
-                slot, share, tok_a, tok_b, starts, ends, unique_weights, head, limit, fparams[_F_FLOOR]
+                slot,
+                share,
+                tok_a,
+                tok_b,
+                starts,
+                ends,
+                breaks,
+                unique_weights,
+                head,
+                limit,
+                fparams[_F_FLOOR],
             )
             for i in range(len(s)):
                 at = PHRASES_AT + 4 * k

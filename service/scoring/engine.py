@@ -86,9 +86,9 @@ def _phrase_reasons(ticket: TicketScoreRequest, scored: TextScore) -> list[dict[
     reasons = []
     for head, start, end, weight in scored.phrases:
         field: Literal["text", "subject"]
+        # A phrase never spans the blank line between subject and body (kernels.top_phrases).
         if subject and start < offset:
             field, source = "subject", subject
-            end = min(end, len(subject))
         else:
             field, source = "text", ticket.text
             start, end = max(start, offset) - offset, end - offset

@@ -109,7 +109,7 @@ def stepwise(scorer: Scorer, ticket: TicketScoreRequest) -> TicketScore:
         start, end = phrase.start, phrase.end
         field: Literal["text", "subject"]
         if subject and start < offset:
-            field, source, end = "subject", subject, min(end, len(subject))
+            field, source = "subject", subject
         else:
             field, source = "text", ticket.text
             start, end = max(start, offset) - offset, end - offset
@@ -222,3 +222,32 @@ def test_plan_probabilities_and_phrases_match_the_model(tiny_model: TriageModel)
         heads = [h for h in range(len(HEADS)) if plan.proba[h] >= scorer.plan.fparams[3 * len(HEADS) + h]]
         expected = [(h, p.start, p.end, p.weight) for h, p in tiny_model.phrases(scored, heads)]
         assert plan.phrases == expected
+
+
+def test_phrases_never_span_a_blank_line(default_model: TriageModel, seed_rows: list[LabelledTicket]) -> None:
+    """A phrase's weight is its own tokens' share: one that ran from the subject into the body
+    was reported as its subject part, with the body's share in its weight (251 of the 2,467 seed
+    tickets with a subject did)."""
+    scorer = Scorer.build(model=default_model, policy=load_policy(REPO / "policy.toml"))
+    pairs = [(r.subject, r.text) for r in seed_rows if r.subject]
+    pairs += [
+        ("I am so angry", "angry furious upset"),
+        (None, "I am FURIOUS, third time!!\n\nMy mother passed away and you keep billing her."),
+        (None, "Still NOT fixed!!\r\n\r\nAbsolutely disgusted, I want to complain."),
+    ]
+    crossing = 0
+    for subject, text in pairs:
+        joined = model_text(text, subject)
+        scored = default_model.score_text(joined)
+        everything = list(range(len(HEADS)))
+        fast = scorer.plan.score(joined).phrases
+        for _, phrase in default_model.phrases(scored, everything, limit=50):
+            crossing += "\n\n" in joined[phrase.start : phrase.end].replace("\r", "")
+        for _, start, end, _ in fast:
+            crossing += "\n\n" in joined[start:end].replace("\r", "")
+        answer = answer_ticket(scorer=scorer, ticket=TicketScoreRequest(text=text, subject=subject))
+        for reason in answer["reasons"]:
+            if reason["rule"] is None:
+                source = subject if reason["field"] == "subject" else text
+                assert source is not None and source[reason["start"] : reason["end"]] == reason["text"]
+    assert crossing == 0
