@@ -12,7 +12,7 @@ import sys
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, BinaryIO
+from typing import Annotated, Any, BinaryIO, NamedTuple
 
 import typer
 
@@ -50,17 +50,24 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-def load_model(spec: str | None) -> TriageModel:
+def model_dir(spec: str | None) -> Path:
     """A bundle folder path, ``name`` or ``name/version`` under the models dir; default: settings."""
     settings = get_settings()
     try:
         if spec is None:
-            path = resolve_bundle_dir(settings.models_dir, settings.model_name, settings.model_version)
-        elif Path(spec).is_dir() and (Path(spec) / "metadata.json").is_file():
-            path = Path(spec)
-        else:
-            name, _, version = spec.partition("/")
-            path = resolve_bundle_dir(settings.models_dir, name, version or None)
+            return resolve_bundle_dir(settings.models_dir, settings.model_name, settings.model_version)
+        if Path(spec).is_dir() and (Path(spec) / "metadata.json").is_file():
+            return Path(spec)
+        name, _, version = spec.partition("/")
+        return resolve_bundle_dir(settings.models_dir, name, version or None)
+    except BundleError as exc:
+        raise _fail(str(exc)) from exc
+
+
+def load_model(spec: str | None) -> TriageModel:
+    """The bundle :func:`model_dir` finds, read and verified."""
+    path = model_dir(spec)
+    try:
         return load_bundle(path)
     except BundleError as exc:
         raise _fail(str(exc)) from exc
@@ -222,13 +229,43 @@ def evaluate(
 
 def build_scorer(model: str | None) -> Any:
     """The engine's scorer for a model spec (see :func:`load_model`) and the configured policy."""
+    return scorer_from(ScorerSource.resolve(model))
+
+
+class ScorerSource(NamedTuple):
+    """What a scorer is built from, fixed once: the model's folder (a version, not "the newest")
+    and the policy file's text. Worker processes build from it, so a model registered or a
+    policy edited while a file is scored cannot give some of its tickets other answers."""
+
+    model_dir: str
+    policy_text: str
+
+    @classmethod
+    def resolve(cls, model: str | None) -> ScorerSource:
+        """Fails by name, as the commands do, on a model or policy that cannot be used."""
+        from service.scoring.policy import PolicyError, parse_policy
+
+        policy_path = get_settings().policy_path
+        try:
+            raw = policy_path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise _fail(f"{policy_path}: cannot read the routing policy ({exc.strerror})") from exc
+        try:
+            parse_policy(raw, policy_path)
+        except PolicyError as exc:
+            raise _fail(str(exc)) from exc
+        return cls(str(model_dir(model).resolve()), raw)
+
+
+def scorer_from(source: ScorerSource) -> Any:
+    """The engine's scorer for a :class:`ScorerSource`."""
     from service.scoring.engine import Scorer
-    from service.scoring.policy import PolicyError, load_policy
+    from service.scoring.policy import PolicyError, parse_policy
 
     settings = get_settings()
-    bundle = load_model(model)
+    bundle = load_model(source.model_dir)
     try:
-        policy = load_policy(settings.policy_path)
+        policy = parse_policy(source.policy_text, settings.policy_path)
     except PolicyError as exc:
         raise _fail(str(exc)) from exc
     return Scorer.build(model=bundle, policy=policy, min_confidence=settings.language_min_confidence)
@@ -306,8 +343,11 @@ def score_file(
         raise _fail(f"{input_path}: no such file")
     if "-" not in (input_path, output_path) and Path(input_path).resolve() == Path(output_path).resolve():
         raise _fail("IN and OUT are the same file; the output would overwrite the tickets")
-    # A wrong model fails here, by name, before OUT is opened or any worker starts.
-    scorer = build_scorer(model) if workers == 1 else load_model(model)
+    # A wrong model or policy fails here, by name, before OUT is opened or any worker starts; the
+    # workers build their scorers from this source (the model's folder and the policy's text),
+    # after the parent has read and verified the bundle.
+    source = ScorerSource.resolve(model)
+    scorer = scorer_from(source) if workers == 1 else load_model(source.model_dir)
     src: BinaryIO = sys.stdin.buffer if input_path == "-" else open(input_path, "rb")  # noqa: SIM115
     try:
         dst = _open_out(output_path)
@@ -315,7 +355,7 @@ def score_file(
         src.close()
         raise _fail(f"{output_path}: {exc.strerror}") from exc
     try:
-        scored, errors = score_stream(src=src, dst=dst, scorer=scorer, model=model, workers=workers)
+        scored, errors = score_stream(src=src, dst=dst, scorer=scorer, source=source, workers=workers)
     finally:
         if src is not sys.stdin.buffer:
             src.close()

@@ -78,21 +78,24 @@ def chunks(src: Iterable[bytes], size: int = SCORE_FILE_CHUNK) -> Iterator[Lines
 
 
 def score_stream(
-    *, src: Iterable[bytes], dst: BinaryIO, scorer: Any, model: str | None, workers: int
+    *, src: Iterable[bytes], dst: BinaryIO, scorer: Any, source: tuple[str, str], workers: int
 ) -> tuple[int, int]:
     """Score every chunk of ``src`` into ``dst``; returns (tickets scored, invalid lines).
 
     One worker scores in this process with ``scorer``; more start processes that each build
-    their own from ``model`` (as ``triage score --model`` takes it; None: the configured model).
+    their own from ``source`` (``training.cli.ScorerSource``: the model's folder and the policy's
+    text, resolved once, so every worker gives the same answers).
     """
     scored = errors = 0
-    for result in _results(src, scorer, model, workers):
+    for result in _results(src, scorer, source, workers):
         dst.write(result.output)
         scored, errors = scored + result.scored, errors + result.errors
     return scored, errors
 
 
-def _results(src: Iterable[bytes], scorer: Any, model: str | None, workers: int) -> Iterator[ChunkResult]:
+def _results(
+    src: Iterable[bytes], scorer: Any, source: tuple[str, str], workers: int
+) -> Iterator[ChunkResult]:
     if workers <= 1:
         yield from (score_chunk(scorer, lines) for lines in chunks(src))
         return
@@ -100,7 +103,7 @@ def _results(src: Iterable[bytes], scorer: Any, model: str | None, workers: int)
     # half-way through whatever they were doing.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=_start_worker, initargs=(model,)
+        max_workers=workers, mp_context=context, initializer=_start_worker, initargs=(source,)
     ) as pool:
         pending: deque[Future[ChunkResult]] = deque()
         for lines in chunks(src):
@@ -114,11 +117,11 @@ def _results(src: Iterable[bytes], scorer: Any, model: str | None, workers: int)
 _worker_scorer: Any = None
 
 
-def _start_worker(model: str | None) -> None:
-    from training.cli import build_scorer  # the command's own loader: one way to find a model
+def _start_worker(source: tuple[str, str]) -> None:
+    from training.cli import ScorerSource, scorer_from  # the command's own loader
 
     global _worker_scorer
-    _worker_scorer = build_scorer(model)
+    _worker_scorer = scorer_from(ScorerSource(*source))
 
 
 def _score_in_worker(lines: Lines) -> ChunkResult:

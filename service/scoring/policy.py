@@ -193,6 +193,11 @@ def load_policy(path: Path) -> RoutingPolicy:
         raw = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise PolicyError(f"{path}: cannot read the routing policy ({exc.strerror})") from exc
+    return parse_policy(raw, path)
+
+
+def parse_policy(raw: str, path: Path) -> RoutingPolicy:
+    """:func:`load_policy` on a policy file's text read before (``path`` names it in errors)."""
     try:
         data = tomllib.loads(raw)
     except tomllib.TOMLDecodeError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from service.model.labelled import LabelledTicket
 from service.scoring.engine import score_ticket
 from service.scoring.schemas import TicketScoreRequest
 from tests.service.model.test_serving import OTHER_LANGUAGES
-from training.cli import app, build_scorer
+from training.cli import ScorerSource, app, build_scorer, scorer_from
 from training.score_file import SCORE_FILE_CHUNK
 
 REPO = Path(__file__).resolve().parents[2]
@@ -264,3 +265,41 @@ def test_score_file_in_worker_processes_writes_what_one_process_writes(
         )
         assert missing.exit_code == 1 and "no such model" in missing.output
         assert not never.exists()
+
+
+def test_score_file_checks_the_policy_before_opening_out(
+    tmp_path: Path, env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"text": "where is my parcel?"}) + "\n", encoding="utf-8")
+    bad = tmp_path / "policy.toml"
+    bad.write_text("[routing]\nthreshold = 'sometimes'\n", encoding="utf-8")
+    monkeypatch.setenv("TRIAGE_POLICY_PATH", str(bad))
+    get_settings.cache_clear()
+    for workers in ("1", "2"):  # with workers, the policy was first read in them, after OUT was emptied
+        out = tmp_path / f"out-{workers}.jsonl"
+        out.write_text("PRECIOUS\n", encoding="utf-8")
+        result = runner.invoke(app, ["score-file", str(src), str(out), "--workers", workers])
+        assert result.exit_code == 1 and "policy.toml" in result.output, result.output
+        assert "Traceback" not in result.output
+        assert out.read_text(encoding="utf-8") == "PRECIOUS\n"
+
+
+def test_score_file_workers_build_from_the_model_and_policy_resolved_at_the_start(
+    tmp_path: Path, env: None, tiny_models_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = ScorerSource.resolve(None)  # the newest tiny version, as a folder
+    policy = tmp_path / "policy.toml"
+    policy.write_text(source.policy_text, encoding="utf-8")
+    monkeypatch.setenv("TRIAGE_POLICY_PATH", str(policy))
+    get_settings.cache_clear()
+    newer = tiny_models_dir / "tiny" / "99999999"
+    shutil.copytree(Path(source.model_dir), newer)
+    try:
+        assert Path(ScorerSource.resolve(None).model_dir).name == "99999999"  # what a late worker would find
+        policy.write_text("this is no longer a policy", encoding="utf-8")
+        # A worker starting now (workers start as the pool needs them) builds what the run began with.
+        scorer = scorer_from(source)
+        assert Path(source.model_dir).name == "1" and scorer.model_version == "1"
+    finally:
+        shutil.rmtree(newer)
