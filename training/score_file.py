@@ -25,6 +25,7 @@ from service.scoring.schemas import redact_loc
 # chunk's arrays stay in the CPU's cache.
 SCORE_FILE_CHUNK = 512
 
+BOM = b"\xef\xbb\xbf"
 Lines = list[tuple[int, bytes]]  # (line number, raw bytes) of a chunk's non-blank lines
 
 
@@ -68,6 +69,8 @@ def chunks(src: Iterable[bytes], size: int = SCORE_FILE_CHUNK) -> Iterator[Lines
     """The non-blank lines of ``src`` with their line numbers, ``size`` at a time."""
     chunk: Lines = []
     for number, raw in enumerate(src, start=1):
+        if number == 1 and raw.startswith(BOM):
+            raw = raw[len(BOM) :]  # a file saved as "UTF-8 with BOM" (Windows tools): not part of the ticket
         if raw.strip():
             chunk.append((number, raw))
             if len(chunk) == size:

@@ -267,6 +267,19 @@ def test_score_file_in_worker_processes_writes_what_one_process_writes(
         assert not never.exists()
 
 
+def test_score_file_reads_a_file_saved_with_a_byte_order_mark(tmp_path: Path, env: None) -> None:
+    src = tmp_path / "in.jsonl"
+    lines = [
+        json.dumps({"id": "a", "text": "where is my parcel?"}),
+        json.dumps({"id": "b", "text": "thanks!"}),
+    ]
+    src.write_bytes(b"\xef\xbb\xbf" + "\r\n".join(lines).encode("utf-8") + b"\r\n")
+    out = tmp_path / "out.jsonl"
+    result = runner.invoke(app, ["score-file", str(src), str(out)])
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["id"] for line in out.read_text(encoding="utf-8").splitlines()] == ["a", "b"]
+
+
 def test_score_file_checks_the_policy_before_opening_out(
     tmp_path: Path, env: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
