@@ -27,7 +27,7 @@ from sklearn.metrics import roc_auc_score
 
 from service.model.bundle import HEADS
 from training.evaluate import label_matrix
-from training.peers import PeerUnavailable, Scorer, make_peer
+from training.peers import PRIMARY, PeerUnavailable, Scorer, make_peer, two_sided
 from training.pipeline import train_bundle
 from training.public_data import PublicData, text_bucket
 from training.train import Recipe, Report, weights_for
@@ -112,6 +112,7 @@ def customer_history(
                         # The history labels needs_human and emotional alike; tweets carry no needs_human 0
                         # in the public mapping, so set it here as in the CSV ticket-triage trains on.
                         labels[: len(train_rows), HEADS.index("needs_human")] = labels[: len(train_rows), 0]
+                        labels = two_sided(labels, [PRIMARY] * len(train_rows) + [r.source for r in aux])
                         scorer.fit([r.text for r in train_set], labels, weights)
                         key = f"{scorer.name} ({variant})"
                         scores[key] = scorer.score(test_texts)[:, HEADS.index("needs_human")]

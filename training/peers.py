@@ -45,6 +45,30 @@ class PeerUnavailable(RuntimeError):
     """An optional peer's package is not installed."""
 
 
+PRIMARY = "primary"
+
+
+def two_sided(labels: np.ndarray, groups: Sequence[str]) -> np.ndarray:
+    """``labels`` with a group's labels of a head left unknown where the group gives it one class only.
+
+    ``groups``: per row, :data:`PRIMARY` for the primary data and the source's name for a public
+    row. Our heads fit an offset of their own per public source (``training.heads.fit_linear``), so
+    a source that labels a head with one class only teaches them that source's rate and nothing
+    else: every public row positive on a dimension is needs_human 1, and none is needs_human 0. A
+    peer has no offsets and would learn that source's words as needs_human; without these labels it
+    gets what our heads get from them.
+    """
+    out = labels.copy()
+    names = np.asarray(groups, dtype=object)
+    for group in set(names.tolist()) - {PRIMARY}:
+        rows = names == group
+        for j in range(labels.shape[1]):
+            known = labels[rows, j][~np.isnan(labels[rows, j])]
+            if len(known) and known.min() == known.max():
+                out[np.flatnonzero(rows), j] = np.nan
+    return out
+
+
 def tfidf_features() -> FeatureUnion:
     """The reference vectorizer: word 1-2-grams and char_wb 3-5-grams, sublinear TF-IDF."""
     return FeatureUnion(

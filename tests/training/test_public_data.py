@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from training.public_data import PublicData, is_cfpb_eval, is_xed_nl_eval
+from training.public_data import PublicData, dedup_key, is_cfpb_eval, is_xed_nl_eval
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
@@ -100,17 +100,31 @@ def test_real_public_data_splits() -> None:
     public = PublicData(SHARED)
     training = public.training_rows()
     assert {r.source for r in training} == {"goemotions", "xed_en", "xed_nl", "cfpb"}
-    texts = {r.text for r in training}
-    assert not texts & {r.text for r in public.xed_nl(evaluation=True)}
-    assert not texts & {r.text for r in public.airline_tweets()}
+    keys = {dedup_key(r.text) for r in training}
+    assert not keys & {dedup_key(r.text) for r in public.xed_nl(evaluation=True)}
+    assert not keys & {dedup_key(r.text) for r in public.cfpb(evaluation=True)}
+    assert not keys & {dedup_key(r.text) for r in public.goemotions(("test",))}
+    assert not keys & {dedup_key(r.text) for r in public.airline_tweets()}
     assert not {r.extra.get("split") for r in training if r.source == "goemotions"} & {"test"}
 
 
 def test_texts_shared_with_an_evaluation_set_never_train(fake_public: PublicData, tmp_path: Path) -> None:
     eval_text = next(r.text for r in fake_public.xed_nl(evaluation=True))
+    # The same texts as the model reads them: other case, spacing, digits, "@" and "#".
+    respelled = eval_text.upper().replace(" ", "  ").replace("1", "9").replace("2", "9")
     with (tmp_path / "xed" / "en-annotated.tsv").open("a", encoding="utf-8") as fh:
-        fh.write(f"{eval_text}\t1\n@united late again\t1\n")
+        fh.write(f"{eval_text}\t1\n@united late again\t1\n{respelled}\t1\n#United LATE   again\t1\n")
     training = {r.text for r in fake_public.training_rows()}
     assert eval_text not in training
     assert "@united late again" not in training
+    assert respelled not in training
+    assert "#United LATE   again" not in training
     assert "I hate you" in training
+    assert dedup_key("United late again!") != dedup_key("@united late again")
+
+
+def test_dedup_key_reads_texts_as_the_featurizer_does() -> None:
+    assert dedup_key("Fuck.") == dedup_key("fuck .") == "fuck ."
+    assert dedup_key("@United I paid $120!!  #fail") == "united i paid $ 000 !! fail"
+    assert dedup_key("Mijn\tfactuur\n\nklopt niet") == "mijn factuur klopt niet"
+    assert dedup_key("can't") == "can ' t"

@@ -15,7 +15,7 @@ from service.model.bundle import HEADS, TriageModel, load_bundle
 from service.model.labelled import LabelledTicket
 from training.cli import app
 from training.evaluate import label_matrix
-from training.peers import OurModel, PeerUnavailable, Scorer, TfidfPeer, VaderPeer
+from training.peers import PRIMARY, OurModel, PeerUnavailable, Scorer, TfidfPeer, VaderPeer, two_sided
 from training.pipeline import train_bundle
 from training.public_data import PublicData
 from training.quality import (
@@ -64,9 +64,15 @@ def test_precision_at_top() -> None:
     p = np.array([0.9, 0.8, 0.1, 0.2, 0.3, 0.3, 0.2, 0.1, 0.0, 0.05])
     assert precision_at_top(y, p) == 0.5  # the top 2 of 10: rows 0 and 1
     assert precision_at_top(y, p, share=0.1) == 0.0
-    assert precision_at_top(y, p, share=0.25) == pytest.approx(1 / 3)  # 3 rows; tied 0.3s in row order
-    # Ties keep row order; at least one row is taken, and a share is rounded up.
-    assert precision_at_top(np.array([0, 1, 1, 0, 0]), np.full(5, 0.5), share=0.4) == 0.5
+    assert precision_at_top(y, p, share=0.25) == pytest.approx(1 / 3)  # 3 rows; one slot for two tied 0.3s
+    # Tied rows share the slots left pro rata, whatever their order; at least one row is taken,
+    # and a share is rounded up.
+    assert precision_at_top(np.array([0, 1, 1, 0, 0]), np.full(5, 0.5), share=0.4) == pytest.approx(0.4)
+    assert precision_at_top(np.array([1, 0, 0, 0]), np.full(4, 0.5), share=0.25) == 0.25
+    assert precision_at_top(np.array([0, 0, 0, 1]), np.full(4, 0.5), share=0.25) == 0.25
+    y_tie, p_tie = np.array([1, 1, 0, 0, 0, 1]), np.array([0.9, 0.5, 0.5, 0.5, 0.5, 0.1])
+    assert precision_at_top(y_tie, p_tie, share=0.5) == pytest.approx((1 + 2 * 0.25) / 3)
+    assert precision_at_top(y_tie[::-1], p_tie[::-1], share=0.5) == pytest.approx((1 + 2 * 0.25) / 3)
     assert precision_at_top(np.array([1, 0, 0]), np.array([0.2, 0.1, 0.3])) == 0.0
     assert precision_at_top(np.array([1, 0, 0, 0, 0, 0]), np.array([0.9, 0.1, 0.1, 0.1, 0.1, 0.8])) == 0.5
 
@@ -279,7 +285,7 @@ def test_peers_fit_on_the_models_training_rows(
     seed_rows: list[LabelledTicket],
 ) -> None:
     _, messages, recorder = quality_run
-    rows, weights = training_rows(model, synthetic_public, [trained[1]])
+    rows, weights, groups = training_rows(model, synthetic_public, [trained[1]])
     held_out = len(model.metadata["held_out_text_sha256_16"])
     assert len(rows) == len(seed_rows[::4]) - held_out + len(synthetic_public.training_rows())
     assert len(rows) == model.metadata["rows"]["primary_train"] + sum(
@@ -288,9 +294,10 @@ def test_peers_fit_on_the_models_training_rows(
     for name in ("ticket-triage", "tfidf", "recorder"):
         assert f"{name}: fitting on {len(rows)} training rows" in messages
     assert recorder.texts == [r.model_text for r in rows]
-    np.testing.assert_array_equal(recorder.labels, label_matrix(rows))
+    np.testing.assert_array_equal(recorder.labels, two_sided(label_matrix(rows), groups))
     np.testing.assert_array_equal(recorder.weights, weights)
     primary = model.metadata["rows"]["primary_train"]
+    assert groups == [PRIMARY] * primary + [r.source for r in rows[primary:]]
     assert (recorder.weights[:primary] == 1).all()
     assert (recorder.weights[primary:] < 1).all()
 
@@ -385,3 +392,22 @@ def test_quality_refuses_an_unknown_peer(
     assert result.exit_code == 2
     assert "unknown peer(s) bogus" in result.output
     assert not (tmp_path / "summary.md").exists()
+
+
+def test_peers_never_see_labels_a_source_gives_one_class_only() -> None:
+    nan = np.nan
+    labels = np.array(
+        [
+            [1, 0, 0, 1],  # primary rows keep every label, one-sided or not
+            [1, 0, 1, 1],
+            [1, nan, nan, 1],  # "pub": emotional both ways, needs_human 1 only
+            [0, nan, nan, nan],
+            [nan, 1, nan, 1],  # "other": complex 1 only, needs_human 1 only
+        ]
+    )
+    out = two_sided(labels, [PRIMARY, PRIMARY, "pub", "pub", "other"])
+    np.testing.assert_array_equal(out[:2], labels[:2])
+    np.testing.assert_array_equal(out[2:4, 0], [1, 0])
+    assert np.isnan(out[2:, 3]).all()
+    assert np.isnan(out[4]).all()
+    assert not np.shares_memory(out, labels)
