@@ -81,10 +81,12 @@ def _score(
     # As in TriageModel.phrases, for the heads whose probability reaches its threshold.
     k = 0
     if m > 0:
-        breaks = kernels.paragraph_starts(cp, starts, ends)
+        breaks = np.zeros(0, np.int64)  # taken at the first head that gets phrases, if one does
         for head in range(N_HEADS):
             if out[head] < fparams[_F_THRESHOLD + head]:
                 continue
+            if len(breaks) < n_tok:
+                breaks = kernels.paragraph_starts(cp, starts, ends)
             # head_phrases reads row ``slot[r]`` of the unique buckets' weights where the
             # step-by-step path reads row ``index[r]`` of the table: the same values, copied above.
             s, e, w = kernels.head_phrases(
