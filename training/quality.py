@@ -20,7 +20,7 @@ import numpy as np
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 from service.model.bundle import HEADS, TriageModel
-from service.model.labelled import LabelledTicket, read_labelled, text_digest
+from service.model.labelled import LabelledTicket, files_sha256, read_labelled, text_digest
 from training.evaluate import expected_calibration_error, label_matrix
 from training.peers import PRIMARY, Scorer, two_sided
 from training.public_data import MAPPING_VERSION, PublicData
@@ -146,6 +146,16 @@ def evaluation_sets(model: TriageModel, public: PublicData, data: Sequence[Path]
     return [s for s in sets if s.rows]
 
 
+def changed_public_files(model: TriageModel, public: PublicData) -> list[str]:
+    """The public files the model's metadata lists whose sha256 is not what it trained on, or that
+    are gone: the peers' training rows are rebuilt from the files as they are, not from the model."""
+    recorded = (model.metadata.get("public_data") or {}).get("files", [])
+    if not recorded or not public.present():
+        return []
+    current = {p.name: files_sha256([p]) for p in public.files()}
+    return [str(f["path"]) for f in recorded if current.get(f["path"]) != f["sha256"]]
+
+
 def training_rows(
     model: TriageModel, public: PublicData, data: Sequence[Path]
 ) -> tuple[list[LabelledTicket], np.ndarray, list[str]]:
@@ -202,6 +212,10 @@ def run_quality(
         MAPPING_VERSION,
     ):
         report(f"warning: the model was trained with other label mappings than {MAPPING_VERSION}")
+    for name in changed_public_files(model, public):
+        report(
+            f"warning: {name} is not the file the model was trained on (sha256): the peers train on its rows as they are now"
+        )
     rows, weights, groups = training_rows(model, public, data)
     texts = [r.model_text for r in rows]
     labels = two_sided(label_matrix(rows), groups)

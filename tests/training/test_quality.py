@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from training.quality import (
     EvalSet,
     QualityRun,
     cfpb_by_issue,
+    changed_public_files,
     markdown,
     precision_at_top,
     quality_metrics,
@@ -411,3 +413,20 @@ def test_peers_never_see_labels_a_source_gives_one_class_only() -> None:
     assert np.isnan(out[2:, 3]).all()
     assert np.isnan(out[4]).all()
     assert not np.shares_memory(out, labels)
+
+
+def test_a_changed_public_file_is_named_before_the_peers_train_on_it(
+    quality_run: tuple[QualityRun, list[str], Recorder],
+    model: TriageModel,
+    synthetic_public: PublicData,
+    tmp_path: Path,
+) -> None:
+    _, messages, _ = quality_run
+    assert not [m for m in messages if "is not the file the model was trained on" in m]
+    assert changed_public_files(model, synthetic_public) == []
+    copy = tmp_path / "data"
+    shutil.copytree(synthetic_public.root, copy)
+    changed = copy / "xed" / "nl-projections.tsv"
+    changed.write_text(changed.read_text(encoding="utf-8") + "nog een zin\t4\n", encoding="utf-8")
+    (copy / "cfpb-complaints" / "complaints_sample.csv").unlink()
+    assert changed_public_files(model, PublicData(copy)) == ["nl-projections.tsv", "complaints_sample.csv"]
