@@ -243,14 +243,11 @@ class ScorerSource(NamedTuple):
     @classmethod
     def resolve(cls, model: str | None) -> ScorerSource:
         """Fails by name, as the commands do, on a model or policy that cannot be used."""
-        from service.scoring.policy import PolicyError, parse_policy
+        from service.scoring.policy import PolicyError, parse_policy, read_policy
 
         policy_path = get_settings().policy_path
         try:
-            raw = policy_path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise _fail(f"{policy_path}: cannot read the routing policy ({exc.strerror})") from exc
-        try:
+            raw = read_policy(policy_path)
             parse_policy(raw, policy_path)
         except PolicyError as exc:
             raise _fail(str(exc)) from exc

@@ -189,11 +189,15 @@ def _line_of(raw: str, loc: tuple[int | str, ...]) -> int:
 
 def load_policy(path: Path) -> RoutingPolicy:
     """Parse and validate a policy file; raises :class:`PolicyError` naming the line at fault."""
+    return parse_policy(read_policy(path), path)
+
+
+def read_policy(path: Path) -> str:
+    """A policy file's text; raises :class:`PolicyError` when it cannot be read."""
     try:
-        raw = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise PolicyError(f"{path}: cannot read the routing policy ({exc.strerror})") from exc
-    return parse_policy(raw, path)
 
 
 def parse_policy(raw: str, path: Path) -> RoutingPolicy:
